@@ -1,0 +1,80 @@
+/*
+ * client.h: the RPC client. One nng req0 socket that dials one or several
+ * URLs (nng spreads requests over the live ones); every call has a deadline
+ * (nng_aio_set_timeout); nng's own resend is off (NNG_OPT_REQ_RESENDTIME = 0)
+ * because it would silently send a call twice; the client itself retries
+ * only calls marked idempotent, with jittered exponential backoff, so that a
+ * retry can land on another node.
+ *
+ * Thread-safe: any number of threads may call at once (a context per call).
+ */
+#ifndef RPC_CLIENT_H
+#define RPC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/status.h"
+#include "proto/envelope.h"
+
+typedef struct rpc_client rpc_client;
+
+typedef struct rpc_client_opts {
+	const proto_envelope *env;
+	size_t                max_msg_bytes;   /* NNG_OPT_RECVMAXSZ; 0: 4 MiB */
+	int                   timeout_ms;      /* default per call; 0: 5000 */
+	int                   max_attempts;    /* idempotent calls; 0: 3 */
+	int                   backoff_base_ms; /* 0: 20 */
+	int                   backoff_max_ms;  /* 0: 500 */
+} rpc_client_opts;
+
+typedef struct rpc_call_opts {
+	int  timeout_ms; /* whole call, retries included; 0: the client's */
+	bool idempotent; /* safe to send again after a failure */
+} rpc_call_opts;
+
+/*
+ * rpc_client_open dials every URL in urls (comma-separated), without waiting
+ * for the peers to be up (nng reconnects by itself). Returns TP_OK and *out
+ * (caller frees with rpc_client_free) or TP_INVALID_ARGUMENT for a bad URL.
+ * opts is copied; opts->env is borrowed for the client's lifetime.
+ */
+TP_MUST_CHECK tp_status rpc_client_open(rpc_client **out, const char *urls,
+    const rpc_client_opts *opts, tp_err *err);
+
+/* rpc_client_free closes the socket, failing calls in flight. NULL: no-op. */
+void rpc_client_free(rpc_client *c);
+
+/*
+ * rpc_client_call sends req (borrowed; its deadline_ms is set by the client
+ * from the timeout) and waits for the reply. Returns the call's status:
+ * TP_OK with rep decoded (caller releases it with
+ * pb_release(env->rep_fields, rep)); the server's status with its message in
+ * err; TP_DEADLINE_EXCEEDED when no reply came in time; TP_UNAVAILABLE when
+ * no peer is connected or the connection failed; TP_INTERNAL when the reply
+ * does not decode. On any status but TP_OK, rep is left zeroed with nothing
+ * to release. copts may be NULL. Blocks; any thread but an nng callback.
+ */
+TP_MUST_CHECK tp_status rpc_client_call(rpc_client *c, void *req, void *rep,
+    const rpc_call_opts *copts, tp_err *err);
+
+/*
+ * rpc_done_cb reports the end of an asynchronous call, exactly once, from an
+ * nng thread: it must not block. code and err as rpc_client_call returns
+ * them; rep is the caller's reply struct (decoded on TP_OK, then the caller
+ * releases it).
+ */
+typedef void (*rpc_done_cb)(
+    void *arg, tp_status code, const tp_err *err, void *rep);
+
+/*
+ * rpc_client_call_async starts a call and returns at once. req is encoded
+ * before it returns (borrowed for the call only); rep must stay valid until
+ * cb runs. Returns TP_OK when cb will be called, or an error status (and cb
+ * will not be called). Any thread.
+ */
+TP_MUST_CHECK tp_status rpc_client_call_async(rpc_client *c, void *req,
+    void *rep, const rpc_call_opts *copts, rpc_done_cb cb, void *arg,
+    tp_err *err);
+
+#endif /* RPC_CLIENT_H */
