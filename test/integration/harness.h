@@ -1,0 +1,100 @@
+/*
+ * harness.h: what integration tests share: a private database per test
+ * binary with the real migrations applied, the real service binaries as
+ * child processes, a small HTTP/1.1 client, and polling with a deadline
+ * (never fixed sleeps). Used from the test's main thread.
+ */
+#ifndef TEST_HARNESS_H
+#define TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * th_pg_url returns the server URL: DATABASE_URL when set, else the one the
+ * ctest fixture wrote to $TP_TEST_PG_DIR/url. Fails the test when neither.
+ */
+const char *th_pg_url(void);
+
+/*
+ * th_db_create creates database t_<name>_<pid> on that server, applies the
+ * dtp and pilot migrations with the real runner, and returns its URL
+ * (static storage, valid until th_db_drop).
+ */
+const char *th_db_create(const char *name);
+
+/* th_db_drop drops the database th_db_create made (terminating sessions). */
+void th_db_drop(void);
+
+/* th_tmpdir returns a per-process mkdtemp directory (created on first use). */
+const char *th_tmpdir(void);
+
+/* th_bin returns the path of a built binary: "<TP_BIN_DIR>/<name>". Static. */
+const char *th_bin(const char *name);
+
+/* th_free_port returns a TCP port on 127.0.0.1 that was free just now. */
+int th_free_port(void);
+
+typedef struct th_proc {
+	pid_t pid;
+	char  name[64];
+	char  log_path[512]; /* stderr and stdout go here */
+} th_proc;
+
+/*
+ * th_proc_start runs argv[0] (a path) with argv, its environment the test's
+ * plus env (NULL-terminated "K=V" list, may be NULL). Fails the test when
+ * the fork/exec fails.
+ */
+void th_proc_start(th_proc *p, const char *name, char *const argv[],
+    char *const env[]);
+
+/* th_proc_stop sends SIGTERM, waits up to timeout_ms, returns the exit status
+ * (or -1 when it had to be SIGKILLed or died by a signal). */
+int th_proc_stop(th_proc *p, int timeout_ms);
+
+/* th_proc_kill sends SIGKILL and reaps it. */
+void th_proc_kill(th_proc *p);
+
+/* th_proc_alive: whether the process still runs (reaps it if not). */
+bool th_proc_alive(th_proc *p);
+
+/* th_proc_dump_log prints the process's log to stderr (for failures). */
+void th_proc_dump_log(const th_proc *p);
+
+/*
+ * th_wait_rpc_health waits until the service at url (an nng URL; "dtp" or
+ * "taskpilot" envelope by service) answers Health OK, up to timeout_ms.
+ */
+bool th_wait_rpc_health(const char *service, const char *url, int timeout_ms);
+
+/* th_wait_http waits until GET path on 127.0.0.1:port answers 200. */
+bool th_wait_http(int port, const char *path, int timeout_ms);
+
+typedef struct th_http_resp {
+	int    status;       /* 0 when the request failed */
+	char   headers[8192]; /* raw header block */
+	char  *body;         /* NUL-terminated, malloc'd; free with th_http_free */
+	size_t body_len;
+} th_http_resp;
+
+/*
+ * th_http sends one HTTP/1.1 request (Connection: close) to 127.0.0.1:port.
+ * body may be NULL; extra_headers is "" or "Name: value\r\n..." lines.
+ * Returns the status code (0 on a transport failure).
+ */
+int th_http(th_http_resp *out, int port, const char *method, const char *path,
+    const char *body, const char *extra_headers);
+void th_http_free(th_http_resp *r);
+
+/* th_http_header copies the value of header name (case-insensitive) or returns false. */
+bool th_http_header(const th_http_resp *r, const char *name, char *buf, size_t size);
+
+/* th_poll_until calls pred(arg) every few ms until true or timeout_ms passes. */
+bool th_poll_until(bool (*pred)(void *arg), void *arg, int timeout_ms);
+
+/* th_now_ms is a monotonic clock in milliseconds. */
+long long th_now_ms(void);
+
+#endif /* TEST_HARNESS_H */
