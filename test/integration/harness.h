@@ -27,8 +27,30 @@ const char *th_db_create(const char *name);
 /* th_db_drop drops the database th_db_create made (terminating sessions). */
 void th_db_drop(void);
 
+/*
+ * th_db_url returns the URL th_db_create returned, or NULL before it (or
+ * after th_db_drop); th_db_name the database's name. The database is also
+ * dropped at exit if the test did not drop it (in the creating process
+ * only: a forked child must leave with _exit).
+ */
+const char *th_db_url(void);
+const char *th_db_name(void);
+
+/*
+ * th_pg_url_for writes th_pg_url() with its database replaced by dbname (an
+ * identifier of [a-z0-9_]) into out: for tests that make more databases.
+ */
+void th_pg_url_for(char *out, size_t size, const char *dbname);
+
 /* th_tmpdir returns a per-process mkdtemp directory (created on first use). */
 const char *th_tmpdir(void);
+
+/*
+ * th_keep_tmpdir keeps th_tmpdir() at exit. It is removed at exit only
+ * after a clean run: exit status 0, TP_TEST_KEEP unset, no harness check
+ * failed and no log was dumped (th_proc_dump_log).
+ */
+void th_keep_tmpdir(void);
 
 /* th_bin returns the path of a built binary: "<TP_BIN_DIR>/<name>". Static. */
 const char *th_bin(const char *name);
@@ -37,9 +59,11 @@ const char *th_bin(const char *name);
 int th_free_port(void);
 
 typedef struct th_proc {
-	pid_t pid;
+	pid_t pid; /* 0 once reaped */
 	char  name[64];
 	char  log_path[512]; /* stderr and stdout go here */
+	bool  exited;        /* reaped (by th_proc_stop, _kill or _alive) */
+	int   wait_status;   /* waitpid's status once exited, -1 if unknown */
 } th_proc;
 
 /*
@@ -47,14 +71,20 @@ typedef struct th_proc {
  * plus env (NULL-terminated "K=V" list, may be NULL). Fails the test when
  * the fork/exec fails.
  */
-void th_proc_start(th_proc *p, const char *name, char *const argv[],
-    char *const env[]);
+void th_proc_start(
+    th_proc *p, const char *name, char *const argv[], char *const env[]);
 
 /* th_proc_stop sends SIGTERM, waits up to timeout_ms, returns the exit status
  * (or -1 when it had to be SIGKILLed or died by a signal). */
 int th_proc_stop(th_proc *p, int timeout_ms);
 
-/* th_proc_kill sends SIGKILL and reaps it. */
+/*
+ * th_proc_exit_code is the exit status of a reaped process, or -1 while it
+ * runs or when a signal ended it.
+ */
+int th_proc_exit_code(const th_proc *p);
+
+/* th_proc_kill sends SIGKILL (to its process group too) and reaps it. */
 void th_proc_kill(th_proc *p);
 
 /* th_proc_alive: whether the process still runs (reaps it if not). */
@@ -73,9 +103,9 @@ bool th_wait_rpc_health(const char *service, const char *url, int timeout_ms);
 bool th_wait_http(int port, const char *path, int timeout_ms);
 
 typedef struct th_http_resp {
-	int    status;       /* 0 when the request failed */
-	char   headers[8192]; /* raw header block */
-	char  *body;         /* NUL-terminated, malloc'd; free with th_http_free */
+	int    status;        /* 0 when the request failed */
+	char   headers[8192]; /* raw header block, status line first */
+	char  *body; /* NUL-terminated, malloc'd; free with th_http_free */
 	size_t body_len;
 } th_http_resp;
 
@@ -84,14 +114,17 @@ typedef struct th_http_resp {
  * body may be NULL; extra_headers is "" or "Name: value\r\n..." lines.
  * Returns the status code (0 on a transport failure).
  */
-int th_http(th_http_resp *out, int port, const char *method, const char *path,
-    const char *body, const char *extra_headers);
+int  th_http(th_http_resp *out, int port, const char *method, const char *path,
+     const char *body, const char *extra_headers);
 void th_http_free(th_http_resp *r);
 
-/* th_http_header copies the value of header name (case-insensitive) or returns false. */
-bool th_http_header(const th_http_resp *r, const char *name, char *buf, size_t size);
+/* th_http_header copies the value of header name (case-insensitive) or returns
+ * false. */
+bool th_http_header(
+    const th_http_resp *r, const char *name, char *buf, size_t size);
 
-/* th_poll_until calls pred(arg) every few ms until true or timeout_ms passes. */
+/* th_poll_until calls pred(arg) every few ms until true or timeout_ms passes.
+ */
 bool th_poll_until(bool (*pred)(void *arg), void *arg, int timeout_ms);
 
 /* th_now_ms is a monotonic clock in milliseconds. */
