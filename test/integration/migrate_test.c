@@ -32,7 +32,7 @@ static int      n_dbs;
 static void
 fresh_db(char *url, size_t size, const char *tag)
 {
-	char   sql[160];
+	char   sql[256];
 	tp_err err = { 0 };
 	char  *name;
 
@@ -222,7 +222,7 @@ group_teardown(void **state)
 {
 	(void) state;
 	for (int i = 0; i < n_dbs; i++) {
-		char   sql[160];
+		char   sql[256];
 		tp_err err = { 0 };
 		snprintf(sql, sizeof(sql),
 		    "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", dbs[i]);
