@@ -42,7 +42,11 @@ typedef struct rpc_call_opts {
 TP_MUST_CHECK tp_status rpc_client_open(rpc_client **out, const char *urls,
     const rpc_client_opts *opts, tp_err *err);
 
-/* rpc_client_free closes the socket, failing calls in flight. NULL: no-op. */
+/*
+ * rpc_client_free closes the socket, failing calls in flight (their
+ * callbacks run, with TP_CANCELLED, before it returns). NULL: no-op. Not
+ * from an rpc_done_cb, and not while another thread still starts calls.
+ */
 void rpc_client_free(rpc_client *c);
 
 /*
@@ -52,8 +56,12 @@ void rpc_client_free(rpc_client *c);
  * pb_release(env->rep_fields, rep)); the server's status with its message in
  * err; TP_DEADLINE_EXCEEDED when no reply came in time; TP_UNAVAILABLE when
  * no peer is connected or the connection failed; TP_INTERNAL when the reply
- * does not decode. On any status but TP_OK, rep is left zeroed with nothing
- * to release. copts may be NULL. Blocks; any thread but an nng callback.
+ * does not decode; TP_CANCELLED when rpc_client_free closes the client
+ * meanwhile; TP_INVALID_ARGUMENT or TP_RESOURCE_EXHAUSTED (nothing sent)
+ * when req does not encode or is over max_msg_bytes. rpc/README.md tells
+ * UNAVAILABLE from DEADLINE_EXCEEDED in detail. On any status but TP_OK,
+ * rep is left zeroed with nothing to release. copts may be NULL. Blocks;
+ * any thread but an nng callback.
  */
 TP_MUST_CHECK tp_status rpc_client_call(rpc_client *c, void *req, void *rep,
     const rpc_call_opts *copts, tp_err *err);
