@@ -1,0 +1,695 @@
+/*
+ * store.c: the SQL of DTP (store.h). Every statement is parameterised and
+ * written out here in full; every state change checks its row of the
+ * transition table first and names the state (and attempt) it expects in
+ * its WHERE clause, so a late writer changes nothing.
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pb_decode.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+
+/* The columns of a task, in the order row_to_task reads them. */
+#define TASK_COLS                                                            \
+	"id, type, payload, status, attempts, max_attempts, timeout_ms, "    \
+	"floor(extract(epoch FROM run_at) * 1000)::int8, "                   \
+	"idempotency_key, cancel_requested, result, last_error, "            \
+	"floor(extract(epoch FROM created_at) * 1000)::int8, "               \
+	"floor(extract(epoch FROM updated_at) * 1000)::int8, "               \
+	"coalesce(floor(extract(epoch FROM started_at) * 1000)::int8, 0), "  \
+	"coalesce(floor(extract(epoch FROM finished_at) * 1000)::int8, 0), " \
+	"locked_by"
+/* TASK_COLS for a statement that joins another relation to dtp.task t. */
+#define TASK_COLS_T                                                            \
+	"t.id, t.type, t.payload, t.status, t.attempts, t.max_attempts, "      \
+	"t.timeout_ms, floor(extract(epoch FROM t.run_at) * 1000)::int8, "     \
+	"t.idempotency_key, t.cancel_requested, t.result, t.last_error, "      \
+	"floor(extract(epoch FROM t.created_at) * 1000)::int8, "               \
+	"floor(extract(epoch FROM t.updated_at) * 1000)::int8, "               \
+	"coalesce(floor(extract(epoch FROM t.started_at) * 1000)::int8, 0), "  \
+	"coalesce(floor(extract(epoch FROM t.finished_at) * 1000)::int8, 0), " \
+	"t.locked_by"
+#define N_TASK_COLS 17
+
+/*
+ * The fingerprint of (type, payload): md5 of the length-prefixed type and
+ * the payload, so that ("ab", "c") and ("a", "bc") differ. FP_12 takes the
+ * type from $1 and the payload from $2, FP_23 from $2 and $3.
+ */
+#define FP_12 "md5(octet_length($1::text)::text || ':' || $1::text || $2::text)"
+#define FP_23 "md5(octet_length($2::text)::text || ':' || $2::text || $3::text)"
+
+/* Milliseconds in parameter $2 or $3 as an interval. */
+#define MS_2 "($2::float8 * interval '1 millisecond')"
+#define MS_3 "($3::float8 * interval '1 millisecond')"
+/* The lease in $1, for the reaper. */
+#define MS_1 "($1::float8 * interval '1 millisecond')"
+
+/* A transition the code is about to write must be in the table. */
+static void
+check_transition(dtp_state from, dtp_state to, dtp_event ev)
+{
+	const dtp_transition *t = dtp_transition_find(from, to, ev);
+
+	assert(t != NULL);
+	(void) t;
+}
+
+static void
+fmt_i64(char *buf, size_t size, int64_t v)
+{
+	snprintf(buf, size, "%" PRId64, v);
+}
+
+static void
+copy_str(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src);
+}
+
+static void
+row_to_task(dtp_v1_Task *t, const db_rows *r, int i)
+{
+	dtp_state st = DTP_STATE_PENDING;
+
+	memset(t, 0, sizeof(*t));
+	t->id = db_rows_int64(r, i, 0);
+	copy_str(t->type, sizeof(t->type), db_rows_get(r, i, 1));
+	t->payload = tp_xstrdup(db_rows_get(r, i, 2));
+	if (dtp_state_parse(&st, db_rows_get(r, i, 3))) {
+		t->status = (dtp_v1_TaskStatus) st;
+	} else {
+		t->status = dtp_v1_TaskStatus_TASK_STATUS_UNSPECIFIED;
+	}
+	t->attempts     = (int32_t) db_rows_int64(r, i, 4);
+	t->max_attempts = (int32_t) db_rows_int64(r, i, 5);
+	t->timeout_ms   = db_rows_int64(r, i, 6);
+	t->run_at_ms    = db_rows_int64(r, i, 7);
+	copy_str(t->idempotency_key, sizeof(t->idempotency_key),
+	    db_rows_get(r, i, 8));
+	t->cancel_requested = db_rows_bool(r, i, 9);
+	if (!db_rows_is_null(r, i, 10)) {
+		t->result = tp_xstrdup(db_rows_get(r, i, 10));
+	}
+	copy_str(t->last_error, sizeof(t->last_error), db_rows_get(r, i, 11));
+	t->created_at_ms  = db_rows_int64(r, i, 12);
+	t->updated_at_ms  = db_rows_int64(r, i, 13);
+	t->started_at_ms  = db_rows_int64(r, i, 14);
+	t->finished_at_ms = db_rows_int64(r, i, 15);
+	copy_str(t->locked_by, sizeof(t->locked_by), db_rows_get(r, i, 16));
+}
+
+static void
+rows_to_tasks(dtp_v1_Task **out, int *n, const db_rows *r)
+{
+	int          count = db_rows_count(r);
+	dtp_v1_Task *tasks = NULL;
+
+	if (count > 0) {
+		tasks = tp_xcalloc((size_t) count, sizeof(*tasks));
+		for (int i = 0; i < count; i++) {
+			row_to_task(&tasks[i], r, i);
+		}
+	}
+	*out = tasks;
+	*n   = count;
+}
+
+void
+dtp_store_tasks_free(dtp_v1_Task *tasks, int n)
+{
+	if (tasks == NULL) {
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		pb_release(dtp_v1_Task_fields, &tasks[i]);
+	}
+	free(tasks);
+}
+
+/* CreateTask: one statement inserts and notifies (at most once per commit:
+ * PostgreSQL folds equal notifications of a transaction). */
+static const char *const sql_create
+    = "INSERT INTO dtp.task (type, payload, max_attempts, timeout_ms, run_at,"
+      " idempotency_key, fingerprint)"
+      " VALUES ($1::text, $2::text, $3::int4, $4::int8,"
+      " coalesce(to_timestamp($5::float8 / 1000), now()), $6::text,"
+      " CASE WHEN $6::text IS NULL THEN NULL"
+      " ELSE " FP_12 " END)"
+      " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
+      " DO NOTHING"
+      " RETURNING " TASK_COLS ", pg_notify('" DTP_CHANNEL_TASK "', '')";
+
+/* The row that holds the key, and whether its fingerprint matches. */
+static const char *const sql_by_key
+    = "SELECT " TASK_COLS ", fingerprint IS NOT DISTINCT FROM " FP_23
+      " FROM dtp.task WHERE idempotency_key = $1::text";
+
+tp_status
+dtp_store_create(dtp_v1_Task *out, bool *replayed, db_conn *c,
+    const dtp_new_task *nt, tp_err *err)
+{
+	tp_status   rc   = TP_OK;
+	db_rows    *rows = NULL;
+	char        max_attempts[24];
+	char        timeout_ms[24];
+	char        run_at[24];
+	const char *params[6];
+
+	fmt_i64(max_attempts, sizeof(max_attempts), nt->max_attempts);
+	fmt_i64(timeout_ms, sizeof(timeout_ms), nt->timeout_ms);
+	fmt_i64(run_at, sizeof(run_at), nt->run_at_ms);
+	params[0] = nt->type;
+	params[1] = nt->payload;
+	params[2] = max_attempts;
+	params[3] = timeout_ms;
+	params[4] = nt->run_at_ms > 0 ? run_at : NULL;
+	params[5] = nt->idempotency_key;
+	if ((rc = db_exec(c, &rows, sql_create, 6, params, err)) != TP_OK) {
+		goto out;
+	}
+	if (db_rows_count(rows) == 1) {
+		row_to_task(out, rows, 0);
+		*replayed = false;
+		goto out;
+	}
+	/*
+	 * The key is taken. ON CONFLICT waited for the transaction that took
+	 * it, so the row is committed and this new statement sees it.
+	 */
+	db_rows_free(rows);
+	rows = NULL;
+	{
+		const char *kp[3]
+		    = { nt->idempotency_key, nt->type, nt->payload };
+		if (nt->idempotency_key == NULL) {
+			rc = tp_err_set(err, TP_INTERNAL, "internal error");
+			tp_log_error("dtp.store",
+			    "insert without a key returned no row");
+			goto out;
+		}
+		if ((rc = db_exec(c, &rows, sql_by_key, 3, kp, err)) != TP_OK) {
+			goto out;
+		}
+	}
+	if (db_rows_count(rows) != 1) {
+		rc = tp_err_set(err, TP_UNAVAILABLE,
+		    "could not create task: idempotency key \"%s\" is in use "
+		    "but its task is not visible yet",
+		    nt->idempotency_key);
+		goto out;
+	}
+	if (!db_rows_bool(rows, 0, N_TASK_COLS)) {
+		rc = tp_err_set(err, TP_ALREADY_EXISTS,
+		    "idempotency key \"%s\" is already used by task %" PRId64
+		    " with a different type or payload",
+		    nt->idempotency_key, db_rows_int64(rows, 0, 0));
+		goto out;
+	}
+	row_to_task(out, rows, 0);
+	*replayed = true;
+out:
+	db_rows_free(rows);
+	return rc;
+}
+
+static const char *const sql_get
+    = "SELECT " TASK_COLS " FROM dtp.task WHERE id = $1::int8";
+
+tp_status
+dtp_store_get(dtp_v1_Task *out, db_conn *c, int64_t id, tp_err *err)
+{
+	tp_status   rc   = TP_OK;
+	db_rows    *rows = NULL;
+	char        ids[24];
+	const char *params[1] = { ids };
+
+	fmt_i64(ids, sizeof(ids), id);
+	if ((rc = db_exec(c, &rows, sql_get, 1, params, err)) != TP_OK) {
+		goto out;
+	}
+	if (db_rows_count(rows) == 0) {
+		rc = tp_err_set(
+		    err, TP_NOT_FOUND, "task %" PRId64 " not found", id);
+		goto out;
+	}
+	row_to_task(out, rows, 0);
+out:
+	db_rows_free(rows);
+	return rc;
+}
+
+static const char *const sql_cancel_pending
+    = "UPDATE dtp.task SET status = 'CANCELLED', cancel_requested = true,"
+      " finished_at = now(), updated_at = now()"
+      " WHERE id = $1::int8 AND status = 'PENDING'"
+      " RETURNING " TASK_COLS;
+
+static const char *const sql_cancel_running
+    = "UPDATE dtp.task SET cancel_requested = true, updated_at = now()"
+      " WHERE id = $1::int8 AND status = 'RUNNING'"
+      " RETURNING " TASK_COLS ", pg_notify('" DTP_CHANNEL_CANCEL "', id::text)";
+
+/* How often cancel follows a task that changes state under it. */
+#define CANCEL_TRIES 5
+
+tp_status
+dtp_store_cancel(dtp_v1_Task *out, db_conn *c, int64_t id, tp_err *err)
+{
+	tp_status   rc   = TP_OK;
+	db_rows    *rows = NULL;
+	char        ids[24];
+	const char *params[1] = { ids };
+
+	check_transition(
+	    DTP_STATE_PENDING, DTP_STATE_CANCELLED, DTP_EVENT_CANCEL);
+	check_transition(
+	    DTP_STATE_RUNNING, DTP_STATE_CANCELLED, DTP_EVENT_STOPPED);
+	fmt_i64(ids, sizeof(ids), id);
+	/*
+	 * Each step names the state it expects. A task that moves between two
+	 * steps (claimed, or retried back to PENDING) is simply tried again.
+	 */
+	for (int i = 0; i < CANCEL_TRIES; i++) {
+		dtp_v1_Task cur = dtp_v1_Task_init_zero;
+		dtp_state   st;
+
+		if ((rc = db_exec(c, &rows, sql_cancel_pending, 1, params, err))
+		    != TP_OK) {
+			goto out;
+		}
+		if (db_rows_count(rows) == 1) {
+			row_to_task(out, rows, 0);
+			goto out;
+		}
+		db_rows_free(rows);
+		rows = NULL;
+		if ((rc = db_exec(c, &rows, sql_cancel_running, 1, params, err))
+		    != TP_OK) {
+			goto out;
+		}
+		if (db_rows_count(rows) == 1) {
+			row_to_task(out, rows, 0);
+			goto out;
+		}
+		db_rows_free(rows);
+		rows = NULL;
+		if ((rc = dtp_store_get(&cur, c, id, err)) != TP_OK) {
+			goto out;
+		}
+		st = (dtp_state) cur.status;
+		pb_release(dtp_v1_Task_fields, &cur);
+		if (dtp_state_is_final(st)) {
+			rc = tp_err_set(err, TP_FAILED_PRECONDITION,
+			    "task %" PRId64 " is already %s", id,
+			    dtp_state_name(st));
+			goto out;
+		}
+	}
+	rc = tp_err_set(err, TP_UNAVAILABLE,
+	    "could not cancel task %" PRId64 ": its state kept changing", id);
+out:
+	db_rows_free(rows);
+	return rc;
+}
+
+/*
+ * ListTasks: the page is cut in SQL once the payloads and results passed
+ * the byte budget, so a page of large tasks never loads more than about one
+ * message worth of rows; the service then cuts it exactly.
+ */
+#define LIST_SQL(dir, cmp)                                                \
+	"SELECT " TASK_COLS " FROM (SELECT *,"                            \
+	" sum(octet_length(payload) + coalesce(octet_length(result), 0))" \
+	" OVER (ORDER BY id " dir ")"                                     \
+	" - octet_length(payload) - coalesce(octet_length(result), 0)"    \
+	" AS bytes_before"                                                \
+	" FROM (SELECT * FROM dtp.task"                                   \
+	" WHERE ($1::text IS NULL OR status = $1::text)"                  \
+	" AND ($2::text IS NULL OR type = $2::text)"                      \
+	" AND ($3::int8 = 0 OR id " cmp " $3::int8)"                      \
+	" ORDER BY id " dir " LIMIT $4::int4) page) sized"                \
+	" WHERE bytes_before < $5::int8 ORDER BY id " dir
+
+static const char *const sql_list_asc  = LIST_SQL("ASC", ">");
+static const char *const sql_list_desc = LIST_SQL("DESC", "<");
+
+tp_status
+dtp_store_list(
+    dtp_v1_Task **out, int *n, db_conn *c, const dtp_list_query *q, tp_err *err)
+{
+	tp_status   rc   = TP_OK;
+	db_rows    *rows = NULL;
+	char        after[24];
+	char        limit[24];
+	char        budget[24];
+	const char *params[5];
+
+	fmt_i64(after, sizeof(after), q->after_id);
+	fmt_i64(limit, sizeof(limit), q->limit);
+	fmt_i64(budget, sizeof(budget), q->budget_bytes);
+	params[0] = q->status != 0 ? dtp_state_name(q->status) : NULL;
+	params[1] = q->type;
+	params[2] = after;
+	params[3] = limit;
+	params[4] = budget;
+	rc = db_exec(c, &rows, q->newest_first ? sql_list_desc : sql_list_asc,
+	    5, params, err);
+	if (rc != TP_OK) {
+		return rc;
+	}
+	rows_to_tasks(out, n, rows);
+	db_rows_free(rows);
+	return TP_OK;
+}
+
+tp_status
+dtp_store_ping(db_conn *c, tp_err *err)
+{
+	return db_exec(c, NULL, "SELECT 1", 0, NULL, err);
+}
+
+/*
+ * The claim: lock up to $3 due PENDING rows, skipping rows another claimer
+ * holds, and make them RUNNING for this node in the same statement. The
+ * locking SELECT is a MATERIALIZED CTE, evaluated once: as a plain
+ * `id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` the planner may rescan
+ * it, and each rescan skips the rows already locked and returns new ones,
+ * so more than n rows would be claimed.
+ */
+static const char *const sql_claim
+    = "WITH due AS MATERIALIZED (SELECT id FROM dtp.task"
+      " WHERE status = 'PENDING' AND run_at <= now()"
+      " ORDER BY run_at, id LIMIT $3::int4 FOR UPDATE SKIP LOCKED)"
+      " UPDATE dtp.task t SET status = 'RUNNING',"
+      " attempts = t.attempts + 1, started_at = now(), updated_at = now(),"
+      " locked_by = $1::text, lease_expires_at = now() + " MS_2
+      " FROM due WHERE t.id = due.id AND t.status = 'PENDING'"
+      " RETURNING " TASK_COLS_T;
+
+tp_status
+dtp_store_claim(dtp_v1_Task **out, int *n, db_conn *c, const char *node,
+    int64_t lease_ms, int max, tp_err *err)
+{
+	tp_status   rc   = TP_OK;
+	db_rows    *rows = NULL;
+	char        lease[24];
+	char        maxs[24];
+	const char *params[3] = { node, lease, maxs };
+
+	check_transition(DTP_STATE_PENDING, DTP_STATE_RUNNING, DTP_EVENT_CLAIM);
+	fmt_i64(lease, sizeof(lease), lease_ms);
+	fmt_i64(maxs, sizeof(maxs), max);
+	if ((rc = db_exec(c, &rows, sql_claim, 3, params, err)) != TP_OK) {
+		return rc;
+	}
+	rows_to_tasks(out, n, rows);
+	db_rows_free(rows);
+	return TP_OK;
+}
+
+/* The fence every end of an attempt carries: $1 id, $2 attempt. */
+#define FENCE \
+	" WHERE id = $1::int8 AND status = 'RUNNING' AND attempts = $2::int4"
+#define UNLOCK " locked_by = NULL, lease_expires_at = NULL, updated_at = now()"
+
+static const char *const sql_succeed
+    = "UPDATE dtp.task SET status = 'SUCCEEDED', result = $3::text,"
+      " finished_at = now()," UNLOCK FENCE;
+
+static const char *const sql_retry
+    = "UPDATE dtp.task SET status = 'PENDING',"
+      " run_at = now() + " MS_3 ", last_error = $4::text," UNLOCK FENCE
+      " AND NOT cancel_requested";
+
+static const char *const sql_fail
+    = "UPDATE dtp.task SET status = 'FAILED', last_error = $3::text,"
+      " finished_at = now()," UNLOCK FENCE " AND NOT cancel_requested";
+
+static const char *const sql_cancelled
+    = "UPDATE dtp.task SET status = 'CANCELLED',"
+      " last_error = coalesce($3::text, last_error), finished_at = "
+      "now()," UNLOCK FENCE " AND cancel_requested";
+
+static const char *const sql_release
+    = "UPDATE dtp.task SET status = 'PENDING', run_at = now()," UNLOCK FENCE
+      " AND NOT cancel_requested";
+
+static tp_status
+end_attempt(bool *changed, db_conn *c, const char *sql, int64_t id, int attempt,
+    const char *p3, const char *p4, int n_params, tp_err *err)
+{
+	tp_status   rc   = TP_OK;
+	db_rows    *rows = NULL;
+	char        ids[24];
+	char        att[24];
+	const char *params[4] = { ids, att, p3, p4 };
+
+	fmt_i64(ids, sizeof(ids), id);
+	fmt_i64(att, sizeof(att), attempt);
+	if ((rc = db_exec(c, &rows, sql, n_params, params, err)) != TP_OK) {
+		return rc;
+	}
+	*changed = db_rows_affected(rows) == 1;
+	db_rows_free(rows);
+	return TP_OK;
+}
+
+tp_status
+dtp_store_succeed(bool *changed, db_conn *c, int64_t id, int attempt,
+    const char *result, tp_err *err)
+{
+	check_transition(
+	    DTP_STATE_RUNNING, DTP_STATE_SUCCEEDED, DTP_EVENT_SUCCEED);
+	return end_attempt(
+	    changed, c, sql_succeed, id, attempt, result, NULL, 3, err);
+}
+
+tp_status
+dtp_store_retry(bool *changed, db_conn *c, int64_t id, int attempt,
+    int64_t delay_ms, const char *error, tp_err *err)
+{
+	char delay[24];
+
+	check_transition(DTP_STATE_RUNNING, DTP_STATE_PENDING, DTP_EVENT_RETRY);
+	fmt_i64(delay, sizeof(delay), delay_ms);
+	return end_attempt(
+	    changed, c, sql_retry, id, attempt, delay, error, 4, err);
+}
+
+tp_status
+dtp_store_fail(bool *changed, db_conn *c, int64_t id, int attempt,
+    const char *error, tp_err *err)
+{
+	check_transition(DTP_STATE_RUNNING, DTP_STATE_FAILED, DTP_EVENT_FAIL);
+	return end_attempt(
+	    changed, c, sql_fail, id, attempt, error, NULL, 3, err);
+}
+
+tp_status
+dtp_store_cancelled(bool *changed, db_conn *c, int64_t id, int attempt,
+    const char *error, tp_err *err)
+{
+	check_transition(
+	    DTP_STATE_RUNNING, DTP_STATE_CANCELLED, DTP_EVENT_STOPPED);
+	return end_attempt(
+	    changed, c, sql_cancelled, id, attempt, error, NULL, 3, err);
+}
+
+tp_status
+dtp_store_release(
+    bool *changed, db_conn *c, int64_t id, int attempt, tp_err *err)
+{
+	check_transition(
+	    DTP_STATE_RUNNING, DTP_STATE_PENDING, DTP_EVENT_RELEASE);
+	return end_attempt(
+	    changed, c, sql_release, id, attempt, NULL, NULL, 2, err);
+}
+
+/* leases_params writes the ids and attempts as int8[] and int4[] literals. */
+static void
+leases_params(char **ids, char **attempts, const dtp_lease *l, int n)
+{
+	size_t cap = (size_t) n * 24 + 3;
+	size_t a   = 0;
+	size_t b   = 0;
+	char  *p   = tp_xmalloc(cap);
+	char  *q   = tp_xmalloc(cap);
+
+	p[a++] = '{';
+	q[b++] = '{';
+	for (int i = 0; i < n; i++) {
+		a += (size_t) snprintf(
+		    p + a, cap - a, "%s%" PRId64, i > 0 ? "," : "", l[i].id);
+		b += (size_t) snprintf(
+		    q + b, cap - b, "%s%d", i > 0 ? "," : "", l[i].attempt);
+	}
+	snprintf(p + a, cap - a, "}");
+	snprintf(q + b, cap - b, "}");
+	*ids      = p;
+	*attempts = q;
+}
+
+static const char *const sql_renew
+    = "UPDATE dtp.task t SET lease_expires_at = now() + " MS_2
+      " FROM unnest($3::int8[], $4::int4[]) AS l(id, attempts)"
+      " WHERE t.id = l.id AND t.attempts = l.attempts"
+      " AND t.status = 'RUNNING' AND t.locked_by = $1::text"
+      " RETURNING t.id, t.attempts, t.cancel_requested";
+
+tp_status
+dtp_store_renew(db_conn *c, const char *node, int64_t lease_ms,
+    dtp_lease *leases, int n, tp_err *err)
+{
+	tp_status   rc       = TP_OK;
+	db_rows    *rows     = NULL;
+	char       *ids      = NULL;
+	char       *attempts = NULL;
+	char        lease[24];
+	const char *params[4];
+
+	for (int i = 0; i < n; i++) {
+		leases[i].renewed          = false;
+		leases[i].cancel_requested = false;
+	}
+	if (n == 0) {
+		return TP_OK;
+	}
+	leases_params(&ids, &attempts, leases, n);
+	fmt_i64(lease, sizeof(lease), lease_ms);
+	params[0] = node;
+	params[1] = lease;
+	params[2] = ids;
+	params[3] = attempts;
+	if ((rc = db_exec(c, &rows, sql_renew, 4, params, err)) != TP_OK) {
+		goto out;
+	}
+	for (int r = 0; r < db_rows_count(rows); r++) {
+		int64_t id  = db_rows_int64(rows, r, 0);
+		int     att = (int) db_rows_int64(rows, r, 1);
+		for (int i = 0; i < n; i++) {
+			if (leases[i].id == id && leases[i].attempt == att) {
+				leases[i].renewed = true;
+				leases[i].cancel_requested
+				    = db_rows_bool(rows, r, 2);
+			}
+		}
+	}
+out:
+	db_rows_free(rows);
+	free(ids);
+	free(attempts);
+	return rc;
+}
+
+static const char *const sql_release_all
+    = "UPDATE dtp.task t SET status = 'PENDING', run_at = now(),"
+      " locked_by = NULL, lease_expires_at = NULL, updated_at = now()"
+      " FROM unnest($2::int8[], $3::int4[]) AS l(id, attempts)"
+      " WHERE t.id = l.id AND t.attempts = l.attempts"
+      " AND t.status = 'RUNNING' AND t.locked_by = $1::text"
+      " AND NOT t.cancel_requested";
+
+tp_status
+dtp_store_release_all(int *released, db_conn *c, const char *node,
+    const dtp_lease *leases, int n, tp_err *err)
+{
+	tp_status   rc       = TP_OK;
+	db_rows    *rows     = NULL;
+	char       *ids      = NULL;
+	char       *attempts = NULL;
+	const char *params[3];
+
+	check_transition(
+	    DTP_STATE_RUNNING, DTP_STATE_PENDING, DTP_EVENT_RELEASE);
+	if (n == 0) {
+		*released = 0;
+		return TP_OK;
+	}
+	leases_params(&ids, &attempts, leases, n);
+	params[0] = node;
+	params[1] = ids;
+	params[2] = attempts;
+	if ((rc = db_exec(c, &rows, sql_release_all, 3, params, err))
+	    == TP_OK) {
+		*released = (int) db_rows_affected(rows);
+	}
+	db_rows_free(rows);
+	free(ids);
+	free(attempts);
+	return rc;
+}
+
+/*
+ * The reaper's rows: RUNNING with the lease past (or, never set, counted
+ * from started_at), locked with SKIP LOCKED so that the reapers of several
+ * nodes split the work instead of queueing on each other; MATERIALIZED for
+ * the reason given at sql_claim. The UPDATE checks RUNNING again.
+ */
+#define EXPIRED_HEAD                                              \
+	"WITH expired AS MATERIALIZED (SELECT id FROM dtp.task"   \
+	" WHERE status = 'RUNNING' AND (lease_expires_at < now()" \
+	" OR (lease_expires_at IS NULL AND started_at < now() - " MS_1 "))"
+#define EXPIRED_TAIL " ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED) "
+#define EXPIRED_JOIN \
+	" FROM expired WHERE t.id = expired.id AND t.status = 'RUNNING'"
+
+#define LEASE_ERROR                                                \
+	"'lease of attempt ' || t.attempts || ' expired on node '" \
+	" || coalesce(t.locked_by, '(unknown)')"
+
+static const char *const sql_reap_cancelled = EXPIRED_HEAD
+    " AND cancel_requested" EXPIRED_TAIL
+    "UPDATE dtp.task t SET status = 'CANCELLED', finished_at = now(),"
+    " last_error = " LEASE_ERROR
+    " || ' after cancel was requested'," UNLOCK EXPIRED_JOIN;
+
+static const char *const sql_reap_failed = EXPIRED_HEAD
+    " AND NOT cancel_requested AND attempts >= max_attempts" EXPIRED_TAIL
+    "UPDATE dtp.task t SET status = 'FAILED', finished_at = now(),"
+    " last_error = " LEASE_ERROR
+    " || ' and attempts are exhausted'," UNLOCK EXPIRED_JOIN;
+
+static const char *const sql_reap_pending = EXPIRED_HEAD
+    " AND NOT cancel_requested AND attempts < max_attempts" EXPIRED_TAIL
+    "UPDATE dtp.task t SET status = 'PENDING', run_at = now(),"
+    " last_error = " LEASE_ERROR "," UNLOCK EXPIRED_JOIN;
+
+tp_status
+dtp_store_reap(
+    int *n_pending, int *n_ended, db_conn *c, int64_t lease_ms, tp_err *err)
+{
+	static const char *const sqls[3]
+	    = { sql_reap_pending, sql_reap_failed, sql_reap_cancelled };
+	tp_status   rc = TP_OK;
+	char        lease[24];
+	const char *params[1] = { lease };
+	int         counts[3] = { 0, 0, 0 };
+
+	check_transition(
+	    DTP_STATE_RUNNING, DTP_STATE_PENDING, DTP_EVENT_LEASE_EXPIRED);
+	check_transition(DTP_STATE_RUNNING, DTP_STATE_FAILED, DTP_EVENT_FAIL);
+	check_transition(
+	    DTP_STATE_RUNNING, DTP_STATE_CANCELLED, DTP_EVENT_STOPPED);
+	fmt_i64(lease, sizeof(lease), lease_ms);
+	for (int i = 0; i < 3; i++) {
+		db_rows *rows = NULL;
+		if ((rc = db_exec(c, &rows, sqls[i], 1, params, err))
+		    != TP_OK) {
+			return rc;
+		}
+		counts[i] = (int) db_rows_affected(rows);
+		db_rows_free(rows);
+	}
+	*n_pending = counts[0];
+	*n_ended   = counts[1] + counts[2];
+	return TP_OK;
+}

@@ -1,0 +1,708 @@
+/*
+ * worker.c: the worker pool of a DTP node: claim, run, record, lease.
+ *
+ * DESIGN
+ *
+ * Threads. One dispatcher, N workers, one lease ticker. Each owns one
+ * database connection (opened by dtp_pool_start, never shared). RPC threads
+ * only poke the pool through dtp_pool_wake/_wake_at/_cancel, which take the
+ * pool mutex briefly and write to an eventfd.
+ *
+ * Claim. The dispatcher claims with one statement (store.c, sql_claim):
+ * UPDATE ... SET status = 'RUNNING', attempts = attempts + 1, lease ...
+ * WHERE id IN (SELECT ... WHERE status = 'PENDING' AND run_at <= now()
+ * ORDER BY run_at, id LIMIT n FOR UPDATE SKIP LOCKED). n is the number of
+ * idle workers minus the tasks already queued for them, so one round trip
+ * feeds several workers and a node never holds claimed work it cannot
+ * start. Claimed tasks go to a queue (at most one per worker) that the
+ * workers take from. When a claim fills every idle worker, more work may be
+ * due: the dispatcher claims again as soon as a worker becomes idle.
+ *
+ * Wake-up. The dispatcher sleeps in poll() on an eventfd and its
+ * connection's socket, and claims when:
+ *   - a task was committed on this node (CreateTask -> dtp_pool_wake, right
+ *     after the commit: no polling delay on the happy path);
+ *   - another node committed one: CreateTask sends NOTIFY dtp_task in the
+ *     same statement, and the dispatcher's connection LISTENs on it;
+ *   - a local timer falls due (a retry's or a future run_at known here);
+ *   - the slow poll (poll_ms) passes, for run_at timers set elsewhere and
+ *     for anything a lost notification missed.
+ * Cancels reach a running handler through its job's stop flag: directly
+ * from an RPC thread on this node, by NOTIFY dtp_cancel from another node,
+ * and, should both miss, from the ticker, which sees cancel_requested on
+ * every renewal.
+ *
+ * Lease. A claim sets lease_expires_at = now() + lease. Every lease/3 the
+ * ticker renews all of this node's running attempts in one UPDATE fenced on
+ * (id, attempts); an attempt missing from the answer was taken back, and
+ * its handler is told to stop. When renewals fail for 2/3 of a lease the
+ * ticker stops every handler rather than run beside a second copy. The
+ * ticker also reaps, on every node: RUNNING tasks whose lease expired go
+ * back to PENDING (or FAILED when attempts are exhausted, CANCELLED when a
+ * cancel was requested). Every end of an attempt is fenced on
+ * (id, status = 'RUNNING', attempts), so a late writer changes nothing.
+ *
+ * Shutdown. Stop claiming; hand back claimed-but-unstarted tasks; let
+ * running attempts finish up to the drain time; then stop the rest
+ * (DTP_STOP_SHUTDOWN), whose workers hand them back to PENDING; whatever is
+ * still running after a grace period is handed back in one statement and
+ * its thread abandoned.
+ *
+ * Lock order: pool->mu, then a job's mu (dtp_job_stop). No lock is held
+ * across libpq, a handler, or a sleep.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pb_decode.h>
+
+#include "common/clock.h"
+#include "common/fault.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "db/conn.h"
+#include "pool_int.h"
+#include "store.h"
+
+#define COMPONENT "dtp.worker"
+
+void
+dtp_pool_wake_dispatcher(dtp_pool *p)
+{
+	uint64_t one = 1;
+
+	/* A full counter (EAGAIN) already means "wake up". */
+	(void) !write(p->wake_fd, &one, sizeof(one));
+}
+
+void
+dtp_pool_wake(dtp_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->kick = true;
+	pthread_mutex_unlock(&p->mu);
+	dtp_pool_wake_dispatcher(p);
+}
+
+void
+dtp_pool_wake_at(dtp_pool *p, int64_t delay_ms)
+{
+	int64_t at;
+
+	if (delay_ms <= 0) {
+		dtp_pool_wake(p);
+		return;
+	}
+	at = tp_clock_mono_ms() + delay_ms + TIMER_SLACK_MS;
+	pthread_mutex_lock(&p->mu);
+	if (p->timer_ms == 0 || at < p->timer_ms) {
+		p->timer_ms = at;
+	}
+	pthread_mutex_unlock(&p->mu);
+	dtp_pool_wake_dispatcher(p);
+}
+
+/* cancel_locked: the body of dtp_pool_cancel; mu held. */
+static void
+cancel_locked(dtp_pool *p, int64_t id)
+{
+	for (int i = 0; i < p->opts.workers; i++) {
+		slot *s = &p->slots[i];
+		if (!s->assigned || s->id != id) {
+			continue;
+		}
+		if (s->job != NULL) {
+			dtp_job_stop(s->job, DTP_STOP_CANCEL);
+		} else {
+			s->cancel_seen = true;
+		}
+	}
+	for (int i = 0; i < p->q_len; i++) {
+		queued *q = &p->queue[(p->q_head + i) % p->opts.workers];
+		if (q->task.id == id) {
+			q->task.cancel_requested = true;
+		}
+	}
+}
+
+void
+dtp_pool_cancel(dtp_pool *p, int64_t id)
+{
+	pthread_mutex_lock(&p->mu);
+	cancel_locked(p, id);
+	pthread_mutex_unlock(&p->mu);
+}
+
+int
+dtp_pool_busy(dtp_pool *p)
+{
+	int n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->n_busy + p->q_len;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+/* A short pause between tries of a failed write (no lock held). */
+static void
+pause_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t) (ms / 1000),
+		.tv_nsec               = (long) (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
+}
+
+/*
+ * The ends of an attempt. Each returns the status written ("" when the
+ * attempt no longer owned the task and nothing was written).
+ */
+typedef enum end_kind {
+	END_SUCCEED,
+	END_RETRY,
+	END_FAIL,
+	END_CANCELLED,
+	END_RELEASE,
+} end_kind;
+
+static tp_status
+write_end(bool *changed, db_conn *c, end_kind kind, int64_t id, int attempt,
+    const char *text, int64_t delay_ms, tp_err *err)
+{
+	switch (kind) {
+	case END_SUCCEED:
+		return dtp_store_succeed(changed, c, id, attempt, text, err);
+	case END_RETRY:
+		return dtp_store_retry(
+		    changed, c, id, attempt, delay_ms, text, err);
+	case END_FAIL:
+		return dtp_store_fail(changed, c, id, attempt, text, err);
+	case END_CANCELLED:
+		return dtp_store_cancelled(changed, c, id, attempt, text, err);
+	case END_RELEASE:
+		return dtp_store_release(changed, c, id, attempt, err);
+	}
+	return tp_err_set(err, TP_INTERNAL, "unknown end of attempt");
+}
+
+/* write_end, tried again while the database is unavailable. */
+static tp_status
+write_end_retrying(bool *changed, db_conn *c, end_kind kind, int64_t id,
+    int attempt, const char *text, int64_t delay_ms, tp_err *err)
+{
+	tp_status rc = TP_OK;
+
+	for (int i = 0; i < RECORD_TRIES; i++) {
+		rc = write_end(
+		    changed, c, kind, id, attempt, text, delay_ms, err);
+		if (rc != TP_UNAVAILABLE) {
+			return rc;
+		}
+		pause_ms(100 * (i + 1));
+	}
+	return rc;
+}
+
+static const char *
+end_state(end_kind kind)
+{
+	switch (kind) {
+	case END_SUCCEED:
+		return "SUCCEEDED";
+	case END_RETRY:
+	case END_RELEASE:
+		return "PENDING";
+	case END_FAIL:
+		return "FAILED";
+	case END_CANCELLED:
+		return "CANCELLED";
+	}
+	return "UNSPECIFIED";
+}
+
+/*
+ * record writes the end of an attempt. A retry, fail or release that finds
+ * a cancel requested meanwhile ends the task CANCELLED instead; an attempt
+ * that no longer owns its task writes nothing.
+ */
+static void
+record(worker *w, const dtp_v1_Task *t, end_kind kind, const char *text,
+    int64_t delay_ms, int64_t elapsed_ms)
+{
+	dtp_pool *p       = w->pool;
+	bool      changed = false;
+	end_kind  wanted  = kind;
+	tp_err    err;
+	tp_status rc;
+
+	tp_err_clear(&err);
+	rc = write_end_retrying(
+	    &changed, w->conn, kind, t->id, t->attempts, text, delay_ms, &err);
+	if (rc == TP_INVALID_ARGUMENT && kind == END_SUCCEED) {
+		/* The database refused the result (not valid text, say). */
+		char why[DTP_ERROR_MAX];
+		snprintf(
+		    why, sizeof(why), "could not store result: %s", err.msg);
+		kind = END_FAIL;
+		text = why;
+		rc   = write_end_retrying(
+		      &changed, w->conn, kind, t->id, t->attempts, text, 0, &err);
+	}
+	if (rc == TP_OK && !changed && kind != END_SUCCEED
+	    && kind != END_CANCELLED) {
+		kind = END_CANCELLED;
+		rc   = write_end_retrying(
+		      &changed, w->conn, kind, t->id, t->attempts, text, 0, &err);
+	}
+	if (rc != TP_OK) {
+		tp_log_error(COMPONENT,
+		    "could not record attempt task_id=%" PRId64
+		    " attempt=%d status=%s: %s (the lease will expire)",
+		    t->id, t->attempts, end_state(kind), err.msg);
+		return;
+	}
+	if (!changed) {
+		tp_log_warn(COMPONENT,
+		    "late end of attempt ignored task_id=%" PRId64
+		    " attempt=%d status=%s: the attempt no longer owns the "
+		    "task",
+		    t->id, t->attempts, end_state(wanted));
+		return;
+	}
+	if (kind == END_RETRY) {
+		tp_log_info(COMPONENT,
+		    "task retry task_id=%" PRId64
+		    " type=%s attempt=%d ms=%" PRId64 " retry_in_ms=%" PRId64,
+		    t->id, t->type, t->attempts, elapsed_ms, delay_ms);
+	} else {
+		tp_log_info(COMPONENT,
+		    "task %s task_id=%" PRId64 " type=%s attempt=%d status=%s"
+		    " ms=%" PRId64,
+		    kind == END_RELEASE ? "handed back" : "finished", t->id,
+		    t->type, t->attempts, end_state(kind), elapsed_ms);
+	}
+	if (kind == END_RETRY || kind == END_RELEASE) {
+		dtp_pool_wake_at(p, kind == END_RETRY ? delay_ms : 0);
+	}
+}
+
+/* run_task runs one claimed attempt and records how it ended. */
+static void
+run_task(worker *w, const queued *q, bool release_only)
+{
+	dtp_pool          *p = w->pool;
+	const dtp_v1_Task *t = &q->task;
+	dtp_job            job;
+	dtp_handler_cb     cb  = NULL;
+	void              *arg = NULL;
+	dtp_outcome        outcome;
+	dtp_stop_reason    reason;
+	int64_t            start = tp_clock_mono_ms();
+	int64_t            elapsed;
+	char               why[DTP_ERROR_MAX];
+
+	dtp_job_init(&job, t->id, t->type, t->payload, t->attempts,
+	    t->max_attempts, t->timeout_ms);
+	pthread_mutex_lock(&p->mu);
+	p->slots[w->index].job = &job;
+	if (release_only) {
+		dtp_job_stop(&job, DTP_STOP_SHUTDOWN);
+	} else if (p->slots[w->index].cancel_seen) {
+		dtp_job_stop(&job, DTP_STOP_CANCEL);
+	}
+	pthread_mutex_unlock(&p->mu);
+
+	if (dtp_job_stop_reason(&job) != DTP_STOP_NONE) {
+		outcome = dtp_job_fail(&job, "stopped before it started");
+	} else if (!dtp_registry_find(p->opts.reg, t->type, &cb, &arg)) {
+		outcome = dtp_job_fail_permanent(
+		    &job, "no handler for type \"%s\"", t->type);
+	} else {
+		tp_log_debug(COMPONENT,
+		    "task started task_id=%" PRId64 " type=%s attempt=%d",
+		    t->id, t->type, t->attempts);
+		outcome = cb(&job, arg);
+	}
+	reason = dtp_job_stop_reason(&job);
+
+	/* From here on no other thread may reach the job. */
+	pthread_mutex_lock(&p->mu);
+	p->slots[w->index].job      = NULL;
+	p->slots[w->index].assigned = false;
+	pthread_mutex_unlock(&p->mu);
+	elapsed = tp_clock_mono_ms() - start;
+
+	/* The handler is done, nothing recorded yet: a delay here lets the
+	 * lease run out under a finished attempt (a zombie). */
+	(void) TP_FAULT("dtp.worker.before_record");
+
+	/* A handler that did not say how it ended gets the plain meaning. */
+	if (outcome == DTP_OUTCOME_OK && !job.has_outcome) {
+		(void) dtp_job_succeed(&job, "", 0);
+	} else if (outcome != DTP_OUTCOME_OK && outcome != DTP_OUTCOME_RETRY
+	    && outcome != DTP_OUTCOME_RETRY_AFTER
+	    && outcome != DTP_OUTCOME_PERMANENT) {
+		outcome = dtp_job_fail_permanent(&job,
+		    "handler for type \"%s\" returned an invalid outcome %d",
+		    t->type, (int) outcome);
+	} else if (outcome != DTP_OUTCOME_OK
+	    && (!job.has_outcome || job.outcome == DTP_OUTCOME_OK)) {
+		snprintf(job.error, sizeof(job.error),
+		    "handler for type \"%s\" failed without a reason", t->type);
+	}
+
+	if (outcome == DTP_OUTCOME_OK) {
+		size_t len    = 0;
+		char  *result = dtp_job_take_result(&job, &len);
+		if (len > p->opts.max_result_bytes) {
+			snprintf(why, sizeof(why),
+			    "result is %zu bytes, over the limit of %zu bytes",
+			    len, p->opts.max_result_bytes);
+			record(w, t, END_FAIL, why, 0, elapsed);
+		} else if (job.result_has_nul) {
+			record(w, t, END_FAIL, "result contains a NUL byte", 0,
+			    elapsed);
+		} else {
+			record(w, t, END_SUCCEED, result, 0, elapsed);
+		}
+		free(result);
+	} else if (reason == DTP_STOP_CANCEL) {
+		record(w, t, END_CANCELLED, NULL, 0, elapsed);
+	} else if (reason == DTP_STOP_SHUTDOWN) {
+		record(w, t, END_RELEASE, NULL, 0, elapsed);
+	} else if (reason == DTP_STOP_LEASE_LOST) {
+		tp_log_warn(COMPONENT,
+		    "attempt abandoned task_id=%" PRId64
+		    " attempt=%d: its lease was lost",
+		    t->id, t->attempts);
+	} else {
+		const char *msg = job.error;
+		if (reason == DTP_STOP_TIMEOUT) {
+			snprintf(why, sizeof(why),
+			    "timed out after %" PRId64 " ms", t->timeout_ms);
+			msg = why;
+		}
+		if (outcome != DTP_OUTCOME_PERMANENT
+		    && t->attempts < t->max_attempts) {
+			int64_t delay = outcome == DTP_OUTCOME_RETRY_AFTER
+			    ? job.retry_after_ms
+			    : dtp_backoff_delay_ms(&p->opts.backoff,
+			        t->attempts, dtp_backoff_random(&w->rng));
+			record(w, t, END_RETRY, msg, delay, elapsed);
+		} else {
+			record(w, t, END_FAIL, msg, 0, elapsed);
+		}
+	}
+	dtp_job_fini(&job);
+}
+
+static void *
+worker_main(void *arg)
+{
+	worker   *w = arg;
+	dtp_pool *p = w->pool;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		queued q;
+		bool   release_only;
+
+		while (p->q_len == 0 && !p->stop_workers) {
+			p->n_idle++;
+			pthread_cond_wait(&p->work_cv, &p->mu);
+			p->n_idle--;
+		}
+		if (p->q_len == 0) {
+			break;
+		}
+		q         = p->queue[p->q_head];
+		p->q_head = (p->q_head + 1) % p->opts.workers;
+		p->q_len--;
+		p->n_busy++;
+		/* Cancels find the task from here on, job or not yet. */
+		p->slots[w->index].assigned         = true;
+		p->slots[w->index].cancel_seen      = q.task.cancel_requested;
+		p->slots[w->index].id               = q.task.id;
+		p->slots[w->index].attempt          = q.task.attempts;
+		p->slots[w->index].lease_ok_mono_ms = q.claimed_mono_ms;
+		release_only                        = p->draining;
+		pthread_mutex_unlock(&p->mu);
+
+		run_task(w, &q, release_only);
+		pb_release(dtp_v1_Task_fields, &q.task);
+
+		pthread_mutex_lock(&p->mu);
+		p->n_busy--;
+		pthread_cond_broadcast(&p->idle_cv);
+		/* An idle worker is room for the next claim. */
+		dtp_pool_wake_dispatcher(p);
+	}
+	w->exited = true;
+	pthread_cond_broadcast(&p->idle_cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+tp_status
+dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
+{
+	tp_status          rc = TP_OK;
+	dtp_pool          *p  = tp_xcalloc(1, sizeof(*p));
+	pthread_condattr_t ca;
+	uint64_t           seed
+	    = (uint64_t) tp_clock_mono_us() ^ ((uint64_t) getpid() << 32);
+
+	p->opts          = *opts;
+	p->conninfo      = tp_xstrdup(opts->conninfo);
+	p->node          = tp_xstrdup(opts->node);
+	p->opts.conninfo = p->conninfo;
+	p->opts.node     = p->node;
+	p->wake_fd       = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->work_cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->idle_cv, &ca);
+	pthread_cond_init(&p->tick_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	p->queue   = tp_xcalloc((size_t) opts->workers, sizeof(queued));
+	p->slots   = tp_xcalloc((size_t) opts->workers, sizeof(slot));
+	p->workers = tp_xcalloc((size_t) opts->workers, sizeof(worker));
+	if (p->wake_fd < 0) {
+		rc = tp_err_set(err, TP_INTERNAL,
+		    "could not create eventfd: %s", strerror(errno));
+		goto out;
+	}
+
+	if ((rc = db_conn_open(&p->dispatch_conn, p->conninfo, err)) != TP_OK
+	    || (rc = db_conn_open(&p->tick_conn, p->conninfo, err)) != TP_OK) {
+		goto out;
+	}
+	for (int i = 0; i < opts->workers; i++) {
+		worker *w = &p->workers[i];
+		w->pool   = p;
+		w->index  = i;
+		w->rng    = seed + (uint64_t) i * 0x9e3779b97f4a7c15ULL;
+		if ((rc = db_conn_open(&w->conn, p->conninfo, err)) != TP_OK) {
+			goto out;
+		}
+	}
+	for (int i = 0; i < opts->workers; i++) {
+		worker *w = &p->workers[i];
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			rc = tp_err_set(
+			    err, TP_INTERNAL, "could not start a worker");
+			goto out;
+		}
+		w->started = true;
+	}
+	if (pthread_create(&p->ticker, NULL, dtp_lease_main, p) != 0) {
+		rc = tp_err_set(err, TP_INTERNAL, "could not start the ticker");
+		goto out;
+	}
+	p->ticker_started = true;
+	if (pthread_create(&p->dispatcher, NULL, dtp_dispatch_main, p) != 0) {
+		rc = tp_err_set(
+		    err, TP_INTERNAL, "could not start the dispatcher");
+		goto out;
+	}
+	p->dispatcher_started = true;
+out:
+	if (rc != TP_OK) {
+		(void) dtp_pool_stop(p, 0);
+		dtp_pool_free(p);
+		return rc;
+	}
+	*out = p;
+	return TP_OK;
+}
+
+void
+dtp_pool_timed_wait(
+    pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_mono_ms)
+{
+	struct timespec ts = { .tv_sec = (time_t) (deadline_mono_ms / 1000),
+		.tv_nsec = (long) (deadline_mono_ms % 1000) * 1000000L };
+
+	if (deadline_mono_ms == INT64_MAX) {
+		pthread_cond_wait(cv, mu);
+		return;
+	}
+	pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* wait_idle_locked waits until no attempt runs or until deadline; mu held. */
+static bool
+wait_idle_locked(dtp_pool *p, int64_t deadline_mono_ms)
+{
+	while (p->n_busy > 0 || p->q_len > 0) {
+		if (tp_clock_mono_ms() >= deadline_mono_ms) {
+			return false;
+		}
+		dtp_pool_timed_wait(&p->idle_cv, &p->mu, deadline_mono_ms);
+	}
+	return true;
+}
+
+/* wait_exited_locked waits until every started worker ended; mu held. */
+static void
+wait_exited_locked(dtp_pool *p, int64_t deadline_mono_ms)
+{
+	for (;;) {
+		int running = 0;
+		for (int i = 0; i < p->opts.workers; i++) {
+			if (p->workers[i].started && !p->workers[i].exited) {
+				running++;
+			}
+		}
+		if (running == 0 || tp_clock_mono_ms() >= deadline_mono_ms) {
+			return;
+		}
+		dtp_pool_timed_wait(&p->idle_cv, &p->mu, deadline_mono_ms);
+	}
+}
+
+bool
+dtp_pool_stop(dtp_pool *p, int64_t drain_ms)
+{
+	dtp_lease *left   = NULL;
+	int        n_left = 0;
+	bool       idle;
+
+	if (p == NULL) {
+		return true;
+	}
+	/* 1. Stop claiming; claimed tasks not yet started go back. */
+	pthread_mutex_lock(&p->mu);
+	p->draining        = true;
+	p->stop_dispatcher = true;
+	pthread_cond_broadcast(&p->work_cv);
+	pthread_mutex_unlock(&p->mu);
+	if (p->wake_fd >= 0) {
+		dtp_pool_wake_dispatcher(p);
+	}
+	if (p->dispatcher_started) {
+		pthread_join(p->dispatcher, NULL);
+		p->dispatcher_started = false;
+	}
+
+	/* 2. Let running attempts finish, up to the drain time. */
+	pthread_mutex_lock(&p->mu);
+	idle = wait_idle_locked(p, tp_clock_mono_ms() + drain_ms);
+	if (!idle) {
+		/* 3. Ask the rest to stop; their workers hand them back. */
+		tp_log_info(COMPONENT,
+		    "drain time passed, stopping running tasks n=%d",
+		    p->n_busy);
+		for (int i = 0; i < p->opts.workers; i++) {
+			if (p->slots[i].job != NULL) {
+				dtp_job_stop(
+				    p->slots[i].job, DTP_STOP_SHUTDOWN);
+			}
+		}
+		idle = wait_idle_locked(p, tp_clock_mono_ms() + STOP_GRACE_MS);
+	}
+	p->stop_workers = true;
+	pthread_cond_broadcast(&p->work_cv);
+	if (!idle) {
+		left = tp_xcalloc((size_t) p->opts.workers, sizeof(*left));
+		for (int i = 0; i < p->opts.workers; i++) {
+			if (p->slots[i].job != NULL) {
+				left[n_left].id      = p->slots[i].id;
+				left[n_left].attempt = p->slots[i].attempt;
+				n_left++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+
+	/* 4. Join the workers; one stuck in a handler is abandoned. */
+	pthread_mutex_lock(&p->mu);
+	wait_exited_locked(p, idle ? INT64_MAX : tp_clock_mono_ms() + 500);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->opts.workers; i++) {
+		worker *w = &p->workers[i];
+		bool    exited;
+		if (!w->started) {
+			continue;
+		}
+		pthread_mutex_lock(&p->mu);
+		exited = w->exited;
+		pthread_mutex_unlock(&p->mu);
+		if (exited) {
+			pthread_join(w->thread, NULL);
+			w->started = false;
+		} else {
+			p->abandoned = true;
+		}
+	}
+
+	/* 5. The ticker renews until here; then hand the rest back at once. */
+	pthread_mutex_lock(&p->mu);
+	p->stop_ticker = true;
+	pthread_cond_broadcast(&p->tick_cv);
+	pthread_mutex_unlock(&p->mu);
+	if (p->ticker_started) {
+		pthread_join(p->ticker, NULL);
+		p->ticker_started = false;
+	}
+	if (n_left > 0 && p->tick_conn != NULL) {
+		int    released = 0;
+		tp_err err;
+		if (dtp_store_release_all(
+		        &released, p->tick_conn, p->node, left, n_left, &err)
+		    != TP_OK) {
+			tp_log_error(COMPONENT,
+			    "could not hand back running tasks n=%d: %s",
+			    n_left, err.msg);
+		} else {
+			tp_log_warn(COMPONENT,
+			    "handed back tasks whose handlers did not stop "
+			    "n=%d "
+			    "released=%d",
+			    n_left, released);
+		}
+	}
+	free(left);
+	return !p->abandoned;
+}
+
+void
+dtp_pool_free(dtp_pool *p)
+{
+	if (p == NULL || p->abandoned) {
+		return;
+	}
+	db_conn_free(p->dispatch_conn);
+	db_conn_free(p->tick_conn);
+	for (int i = 0; i < p->opts.workers; i++) {
+		db_conn_free(p->workers[i].conn);
+	}
+	for (int i = 0; i < p->q_len; i++) {
+		pb_release(dtp_v1_Task_fields,
+		    &p->queue[(p->q_head + i) % p->opts.workers].task);
+	}
+	if (p->wake_fd >= 0) {
+		close(p->wake_fd);
+	}
+	pthread_cond_destroy(&p->work_cv);
+	pthread_cond_destroy(&p->idle_cv);
+	pthread_cond_destroy(&p->tick_cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p->queue);
+	free(p->slots);
+	free(p->workers);
+	free(p->conninfo);
+	free(p->node);
+	free(p);
+}
