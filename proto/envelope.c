@@ -56,6 +56,8 @@ dtp_call_name(pb_size_t tag)
 		return "ListTasks";
 	case dtp_v1_Request_health_tag:
 		return "Health";
+	case dtp_v1_Request_metrics_tag:
+		return "Metrics";
 	default:
 		return NULL;
 	}
@@ -74,7 +76,7 @@ const proto_envelope proto_dtp_envelope = {
 	.rep_result          = dtp_rep_result,
 	.rep_set_result      = dtp_rep_set_result,
 	.call_name           = dtp_call_name,
-	.max_call            = dtp_v1_Request_health_tag,
+	.max_call            = PROTO_DTP_MAX_CALL,
 };
 
 /* pilot.v1 */
@@ -134,6 +136,8 @@ pilot_call_name(pb_size_t tag)
 		return "CancelExecution";
 	case pilot_v1_Request_health_tag:
 		return "Health";
+	case pilot_v1_Request_metrics_tag:
+		return "Metrics";
 	default:
 		return NULL;
 	}
@@ -152,5 +156,5 @@ const proto_envelope proto_pilot_envelope = {
 	.rep_result          = pilot_rep_result,
 	.rep_set_result      = pilot_rep_set_result,
 	.call_name           = pilot_call_name,
-	.max_call            = pilot_v1_Request_health_tag,
+	.max_call            = PROTO_PILOT_MAX_CALL,
 };

@@ -394,7 +394,7 @@ health(void *tctx, const void *req, void *rep, tp_err *err)
 	return TP_OK;
 }
 
-const rpc_handler_cb dtp_service_handlers[dtp_v1_Request_health_tag + 1] = {
+const rpc_handler_cb dtp_service_handlers[PROTO_DTP_MAX_CALL + 1] = {
 	[dtp_v1_Request_create_task_tag] = create_task,
 	[dtp_v1_Request_get_task_tag]    = get_task,
 	[dtp_v1_Request_cancel_task_tag] = cancel_task,

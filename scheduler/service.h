@@ -25,7 +25,7 @@ typedef struct dtp_service {
 } dtp_service;
 
 /* Indexed by the request's call tag (rpc_server_opts.handlers). */
-extern const rpc_handler_cb dtp_service_handlers[dtp_v1_Request_health_tag + 1];
+extern const rpc_handler_cb dtp_service_handlers[PROTO_DTP_MAX_CALL + 1];
 
 /*
  * dtp_service_thread_init opens the RPC thread's database connection; arg

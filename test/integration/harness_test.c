@@ -394,7 +394,7 @@ health_down_cb(void *ctx, const void *req, void *rep, tp_err *err)
 static void
 test_harness_wait_rpc_health(void **state)
 {
-	rpc_handler_cb  handlers[dtp_v1_Request_health_tag + 1] = { 0 };
+	rpc_handler_cb  handlers[PROTO_DTP_MAX_CALL + 1] = { 0 };
 	char            url[64];
 	const char     *urls[1] = { url };
 	rpc_server_opts opts    = { 0 };

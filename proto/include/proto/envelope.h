@@ -37,6 +37,10 @@ typedef struct proto_envelope {
 	pb_size_t max_call;
 } proto_envelope;
 
+/* The highest call tag of each service: size handler tables with these + 1. */
+#define PROTO_DTP_MAX_CALL dtp_v1_Request_metrics_tag
+#define PROTO_PILOT_MAX_CALL pilot_v1_Request_metrics_tag
+
 extern const proto_envelope proto_dtp_envelope;
 extern const proto_envelope proto_pilot_envelope;
 
