@@ -394,10 +394,13 @@ test_envelope_accessors(void **state)
 	assert_string_equal(proto_pilot_envelope.service, "taskpilot");
 	assert_int_equal(proto_dtp_envelope.req_size, sizeof(dtp_v1_Request));
 	assert_int_equal(proto_pilot_envelope.rep_size, sizeof(pilot_v1_Reply));
-	assert_int_equal(
-	    proto_dtp_envelope.max_call, dtp_v1_Request_health_tag);
-	assert_int_equal(
-	    proto_pilot_envelope.max_call, pilot_v1_Request_health_tag);
+	assert_int_equal(proto_dtp_envelope.max_call, PROTO_DTP_MAX_CALL);
+	assert_int_equal(proto_pilot_envelope.max_call, PROTO_PILOT_MAX_CALL);
+	assert_string_equal(
+	    proto_dtp_envelope.call_name(dtp_v1_Request_metrics_tag), "Metrics");
+	assert_string_equal(
+	    proto_pilot_envelope.call_name(pilot_v1_Request_metrics_tag),
+	    "Metrics");
 	assert_string_equal(
 	    proto_dtp_envelope.call_name(dtp_v1_Request_cancel_task_tag),
 	    "CancelTask");
