@@ -29,6 +29,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "rpc_int.h"
 
 #define RPC_COMPONENT               "rpc.client"
 #define RPC_DEFAULT_MAX_MSG_BYTES   ((size_t) 4 << 20)
@@ -64,6 +65,7 @@ struct rpc_call {
 	uint8_t    *buf;   /* the encoded request, sent again on a retry */
 	size_t      len;
 	void       *rep;
+	pb_size_t   call; /* the request's call tag: the reply's result tag */
 	rpc_done_cb cb;
 	void       *arg;
 	int         timeout_ms;
@@ -81,6 +83,9 @@ struct rpc_client {
 	nng_socket      sock;
 	bool            sock_open;
 	atomic_int      pipes; /* connected peers, from pipe notifications */
+	/* The dialers of TLS URLs, for diagnostics; set in open, then read. */
+	nng_dialer           *tls_dialers;
+	size_t                n_tls_dialers;
 	atomic_uint_least64_t rng;
 	pthread_mutex_t       mu;
 	pthread_cond_t        cv;      /* n_pending reached 0 */
@@ -238,6 +243,57 @@ attempt_failed(rpc_call *k, tp_status code, const tp_err *e)
 	finish(k, code, e);
 }
 
+/*
+ * tls_failures sums nng's "auth" counter over the client's TLS dialers:
+ * the TLS handshakes that failed (a server certificate that does not
+ * verify against the CA file or the server name, a client certificate the
+ * server refused, a peer that does not speak TLS). 0 when nng keeps no
+ * statistics. Takes nng's statistics lock briefly; does not block.
+ */
+static uint64_t
+tls_failures(rpc_client *c)
+{
+	nng_stat *all = NULL;
+	uint64_t  n   = 0;
+
+	if (c->n_tls_dialers == 0 || nng_stats_get(&all) != 0) {
+		return 0;
+	}
+	for (size_t i = 0; i < c->n_tls_dialers; i++) {
+		nng_stat *d = nng_stat_find_dialer(all, c->tls_dialers[i]);
+		nng_stat *a = d != NULL ? nng_stat_find(d, "auth") : NULL;
+
+		if (a != NULL) {
+			n += nng_stat_value(a);
+		}
+	}
+	nng_stats_free(all);
+	return n;
+}
+
+/*
+ * no_connection words UNAVAILABLE for an attempt that found no connected
+ * peer. Over TLS a failed handshake looks the same to req0 as a server
+ * that is down, so the count of failed handshakes since the client opened
+ * is added: the one clue to a certificate problem the caller can get.
+ */
+static tp_status
+no_connection(rpc_call *k, tp_err *e)
+{
+	uint64_t n = tls_failures(k->c);
+
+	if (n > 0) {
+		return tp_err_set(e, TP_UNAVAILABLE,
+		    "could not reach %s at %s: no connection; %" PRIu64
+		    " TLS handshakes failed (a server certificate that does "
+		    "not match the CA file or the server name, a client "
+		    "certificate the server refused, or a peer without TLS)",
+		    service(k), k->c->urls, n);
+	}
+	return tp_err_set(e, TP_UNAVAILABLE,
+	    "could not reach %s at %s: no connection", service(k), k->c->urls);
+}
+
 /* send_status maps a failed nng_ctx_send to the call's status. */
 static tp_status
 send_status(rpc_call *k, int rv, tp_err *e)
@@ -256,9 +312,7 @@ send_status(rpc_call *k, int rv, tp_err *e)
 			    "%s did not take the request within %d ms",
 			    service(k), k->timeout_ms);
 		}
-		return tp_err_set(e, TP_UNAVAILABLE,
-		    "could not reach %s at %s: no connection", service(k),
-		    k->c->urls);
+		return no_connection(k, e);
 	}
 	return tp_err_set(e, TP_UNAVAILABLE,
 	    "could not send request to %s at %s: %s", service(k), k->c->urls,
@@ -284,7 +338,10 @@ recv_status(rpc_call *k, int rv, tp_err *e)
 
 /*
  * decode_reply decodes msg into k->rep and returns the status the server
- * sent, with its message in e. On any status but TP_OK rep is left zeroed.
+ * sent, with its message in e. An OK reply whose result tag is not the
+ * call's (the envelopes' convention) is TP_INTERNAL: it answers some other
+ * call, and handing it on would make the caller read the wrong member of
+ * the oneof. On any status but TP_OK rep is left zeroed.
  */
 static tp_status
 decode_reply(rpc_call *k, nng_msg *msg, tp_err *e)
@@ -293,6 +350,9 @@ decode_reply(rpc_call *k, nng_msg *msg, tp_err *e)
 	pb_istream_t          is;
 	tp_v1_Status         *st;
 	tp_status             code;
+	pb_size_t             result;
+	const char           *name;
+	char                  what[32];
 
 	memset(k->rep, 0, env->rep_size);
 	is = pb_istream_from_buffer(nng_msg_body(msg), nng_msg_len(msg));
@@ -305,11 +365,26 @@ decode_reply(rpc_call *k, nng_msg *msg, tp_err *e)
 	st   = env->rep_status(k->rep);
 	code = st->code >= 0 && st->code <= TP_STATUS_MAX ? (tp_status) st->code
 	                                                  : TP_UNKNOWN;
-	if (code == TP_OK) {
+	result = env->rep_result(k->rep);
+	if (code != TP_OK) {
+		tp_err_set(e, code, "%s", st->message);
+	} else if (result == k->call) {
 		tp_err_clear(e);
 		return TP_OK;
+	} else {
+		tp_log_error(RPC_COMPONENT,
+		    "reply carried the wrong result service=%s call_tag=%u "
+		    "result_tag=%u",
+		    service(k), (unsigned) k->call, (unsigned) result);
+		if ((name = env->call_name(k->call)) == NULL) {
+			snprintf(
+			    what, sizeof(what), "call %u", (unsigned) k->call);
+			name = what;
+		}
+		code = tp_err_set(e, TP_INTERNAL,
+		    "reply to %s carried result tag %u", name,
+		    (unsigned) result);
 	}
-	tp_err_set(e, code, "%s", st->message);
 	pb_release(env->rep_fields, k->rep);
 	memset(k->rep, 0, env->rep_size);
 	return code;
@@ -440,6 +515,65 @@ start_attempt(rpc_call *k)
 	nng_ctx_send(k->ctx, k->aio);
 }
 
+/*
+ * dial starts dialing url in the background (NNG_FLAG_NONBLOCK: opening
+ * works while the server is down), with its own TLS configuration when the
+ * URL takes one: each URL's host is the name its server's certificate is
+ * checked against.
+ */
+static tp_status
+dial(rpc_client *c, const char *url, const rpc_tls_opts *tls_opts, tp_err *err)
+{
+	tp_status       rc     = TP_OK;
+	nng_tls_config *tls    = NULL;
+	nng_dialer      d      = NNG_DIALER_INITIALIZER;
+	bool            is_tls = rpc_url_is_tls(url);
+	int             rv;
+
+	if (is_tls) {
+		if (tls_opts == NULL) {
+			return tp_err_set(err, TP_INVALID_ARGUMENT,
+			    "server url \"%s\" needs TLS options: a CA file",
+			    url);
+		}
+		rc = rpc_tls_config_new(&tls, tls_opts, false, url, err);
+		if (rc != TP_OK) {
+			return rc;
+		}
+	}
+	if ((rv = nng_dialer_create(&d, c->sock, url)) != 0) {
+		rc = tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "invalid server url \"%s\": %s", url, nng_strerror(rv));
+		goto out;
+	}
+	if (is_tls
+	    && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls)) != 0) {
+		rc = tp_err_set(err, TP_INTERNAL,
+		    "could not set the TLS configuration of \"%s\": %s", url,
+		    nng_strerror(rv));
+		goto out;
+	}
+	if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+		rc = tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "invalid server url \"%s\": %s", url, nng_strerror(rv));
+		goto out;
+	}
+	if (is_tls) {
+		c->tls_dialers                     = tp_xrealloc(c->tls_dialers,
+		                        (c->n_tls_dialers + 1) * sizeof(nng_dialer));
+		c->tls_dialers[c->n_tls_dialers++] = d;
+	}
+
+out:
+	if (rc != TP_OK && nng_dialer_id(d) > 0) {
+		(void) nng_dialer_close(d); /* never started */
+	}
+	if (tls != NULL) {
+		nng_tls_config_free(tls); /* the dialer holds its own */
+	}
+	return rc;
+}
+
 static tp_status
 check_opts(const rpc_client_opts *o, tp_err *err)
 {
@@ -473,8 +607,9 @@ rpc_client_open(rpc_client **out, const char *urls, const rpc_client_opts *opts,
 		return tp_err_set(
 		    err, TP_INVALID_ARGUMENT, "client needs a server url");
 	}
-	c       = tp_xcalloc(1, sizeof(*c));
-	c->opts = *opts;
+	c           = tp_xcalloc(1, sizeof(*c));
+	c->opts     = *opts;
+	c->opts.tls = NULL; /* borrowed for this call only */
 	if (c->opts.max_msg_bytes == 0) {
 		c->opts.max_msg_bytes = RPC_DEFAULT_MAX_MSG_BYTES;
 	}
@@ -542,10 +677,7 @@ rpc_client_open(rpc_client **out, const char *urls, const rpc_client_opts *opts,
 		if (*u == '\0') {
 			continue;
 		}
-		if ((rv = nng_dial(c->sock, u, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-			rc = tp_err_set(err, TP_INVALID_ARGUMENT,
-			    "invalid server url \"%s\": %s", u,
-			    nng_strerror(rv));
+		if ((rc = dial(c, u, opts->tls, err)) != TP_OK) {
 			goto out;
 		}
 		n_url++;
@@ -604,6 +736,7 @@ rpc_client_free(rpc_client *c)
 	}
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
+	free(c->tls_dialers);
 	free(c->urls);
 	free(c);
 }
@@ -632,6 +765,7 @@ rpc_client_call_async(rpc_client *c, void *req, void *rep,
 	k->timeout_ms       = copts != NULL && copts->timeout_ms > 0
 	          ? copts->timeout_ms
 	          : c->opts.timeout_ms;
+	k->call             = env->req_call(req);
 	k->idempotent       = copts != NULL && copts->idempotent;
 	k->max_attempts     = k->idempotent ? c->opts.max_attempts : 1;
 	k->deadline_mono_ms = tp_clock_mono_ms() + k->timeout_ms;

@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "rpc_int.h"
 
 #define RPC_DEFAULT_MAX_MSG_BYTES ((size_t) 1 << 20)
 #define RPC_MAX_MSG_BYTES_CEILING ((size_t) 4 << 20)
@@ -307,21 +308,86 @@ check_opts(const rpc_server_opts *o, tp_err *err)
 		return tp_err_set(err, TP_INVALID_ARGUMENT,
 		    "invalid drain time %d ms", o->drain_ms);
 	}
+	for (size_t i = 0; i < o->n_urls; i++) {
+		if (o->urls[i] == NULL) {
+			return tp_err_set(
+			    err, TP_INVALID_ARGUMENT, "empty listen url");
+		}
+	}
+	return TP_OK;
+}
+
+/*
+ * tls_config builds the one TLS configuration every TLS listen URL shares,
+ * or leaves *out NULL when no URL needs one. Done before the worker
+ * threads are initialised, so that a bad certificate fails the start
+ * before any database connection is opened.
+ */
+static tp_status
+tls_config(nng_tls_config **out, const rpc_server_opts *o, tp_err *err)
+{
+	for (size_t i = 0; i < o->n_urls; i++) {
+		if (!rpc_url_is_tls(o->urls[i])) {
+			continue;
+		}
+		if (o->tls == NULL) {
+			return tp_err_set(err, TP_INVALID_ARGUMENT,
+			    "listen url \"%s\" needs TLS options: a "
+			    "certificate and a key",
+			    o->urls[i]);
+		}
+		return rpc_tls_config_new(out, o->tls, true, NULL, err);
+	}
+	*out = NULL;
+	return TP_OK;
+}
+
+/*
+ * listen_on starts the listener of URL i (with the TLS configuration cfg
+ * when the URL takes one) and records it in s->listeners[i].
+ */
+static tp_status
+listen_on(rpc_server *s, size_t i, nng_tls_config *cfg, tp_err *err)
+{
+	const char  *url = s->opts.urls[i];
+	nng_listener l   = NNG_LISTENER_INITIALIZER;
+	int          rv;
+
+	if ((rv = nng_listener_create(&l, s->sock, url)) != 0) {
+		return tp_err_set(err, nng_status(rv),
+		    "could not listen on \"%s\": %s", url, nng_strerror(rv));
+	}
+	if (rpc_url_is_tls(url)
+	    && (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg)) != 0) {
+		(void) nng_listener_close(l); /* never started */
+		return tp_err_set(err, TP_INTERNAL,
+		    "could not set the TLS configuration of \"%s\": %s", url,
+		    nng_strerror(rv));
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		(void) nng_listener_close(l); /* never started */
+		return tp_err_set(err, nng_status(rv),
+		    "could not listen on \"%s\": %s", url, nng_strerror(rv));
+	}
+	s->listeners[i] = l;
 	return TP_OK;
 }
 
 tp_status
 rpc_server_start(rpc_server **out, const rpc_server_opts *opts, tp_err *err)
 {
-	tp_status   rc = TP_OK;
-	rpc_server *s  = NULL;
-	int         rv;
+	tp_status       rc  = TP_OK;
+	rpc_server     *s   = NULL;
+	nng_tls_config *tls = NULL;
+	int             rv;
 
-	if ((rc = check_opts(opts, err)) != TP_OK) {
+	if ((rc = check_opts(opts, err)) != TP_OK
+	    || (rc = tls_config(&tls, opts, err)) != TP_OK) {
 		return rc;
 	}
 	s                = tp_xcalloc(1, sizeof(*s));
 	s->opts          = *opts;
+	s->opts.tls      = NULL; /* borrowed for this call only */
 	s->max_msg_bytes = opts->max_msg_bytes != 0 ? opts->max_msg_bytes
 	                                            : RPC_DEFAULT_MAX_MSG_BYTES;
 	atomic_init(&s->in_flight, 0);
@@ -379,19 +445,7 @@ rpc_server_start(rpc_server **out, const rpc_server_opts *opts, tp_err *err)
 	s->listeners   = tp_xcalloc(opts->n_urls, sizeof(nng_listener));
 	s->n_listeners = opts->n_urls;
 	for (size_t i = 0; i < opts->n_urls; i++) {
-		const char *url = opts->urls[i];
-
-		if (url == NULL) {
-			rc = tp_err_set(
-			    err, TP_INVALID_ARGUMENT, "empty listen url");
-			goto out;
-		}
-		if ((rv = nng_listen(s->sock, url, &s->listeners[i], 0)) != 0) {
-			rc = tp_err_set(err, nng_status(rv),
-			    "could not listen on \"%s\": %s", url,
-			    nng_strerror(rv));
-			s->listeners[i]
-			    = (nng_listener) NNG_LISTENER_INITIALIZER;
+		if ((rc = listen_on(s, i, tls, err)) != TP_OK) {
 			goto out;
 		}
 	}
@@ -409,6 +463,9 @@ rpc_server_start(rpc_server **out, const rpc_server_opts *opts, tp_err *err)
 	}
 
 out:
+	if (tls != NULL) {
+		nng_tls_config_free(tls); /* the listeners hold their own */
+	}
 	if (rc != TP_OK) {
 		/* No drain: nothing was answered yet worth waiting for. */
 		s->opts.drain_ms = 0;

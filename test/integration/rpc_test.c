@@ -1391,6 +1391,123 @@ test_rpc_connection_lost_mid_call(void **state)
 	box_fini(&b);
 }
 
+/*
+ * answer_with has a raw rep0 peer take one request, check that it is a
+ * CreateTask, and answer it with r, whatever r says.
+ */
+static void
+answer_with(nng_socket rep0, const dtp_v1_Reply *r)
+{
+	nng_msg       *m = NULL;
+	dtp_v1_Request req;
+	pb_istream_t   is;
+	uint8_t        buf[256];
+	pb_ostream_t   os = pb_ostream_from_buffer(buf, sizeof(buf));
+
+	assert_int_equal(nng_recvmsg(rep0, &m, 0), 0);
+	memset(&req, 0, sizeof(req));
+	is = pb_istream_from_buffer(nng_msg_body(m), nng_msg_len(m));
+	assert_true(pb_decode(&is, dtp_v1_Request_fields, &req));
+	assert_int_equal(req.which_call, dtp_v1_Request_create_task_tag);
+	pb_release(dtp_v1_Request_fields, &req);
+	assert_true(pb_encode(&os, dtp_v1_Reply_fields, r));
+	nng_msg_clear(m);
+	assert_int_equal(nng_msg_append(m, buf, os.bytes_written), 0);
+	assert_int_equal(nng_sendmsg(rep0, m, 0), 0);
+}
+
+/*
+ * An OK reply whose result tag is not the call's answers some other call:
+ * the client fails it INTERNAL and hands nothing on.
+ */
+static void
+test_rpc_reply_with_wrong_result_tag_is_internal(void **state)
+{
+	nng_socket     rep0;
+	nng_listener   l;
+	rpc_client    *c;
+	box            b;
+	dtp_v1_Reply   rep, answer;
+	dtp_v1_Request req = dtp_v1_Request_init_zero;
+	tp_err         err;
+	char           url[128];
+	int            port = 0;
+
+	(void) state;
+	box_init(&b);
+	assert_int_equal(nng_rep0_open(&rep0), 0);
+	assert_int_equal(nng_socket_set_ms(rep0, NNG_OPT_RECVTIMEO, 5000), 0);
+	assert_int_equal(nng_listen(rep0, "tcp://127.0.0.1:0", &l, 0), 0);
+	assert_int_equal(
+	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+	c              = client_open(url, 5000);
+	req.which_call = dtp_v1_Request_create_task_tag;
+	strcpy(req.call.create_task.type, "demo");
+
+	/* CreateTask answered with a GetTask result. */
+	memset(&answer, 0, sizeof(answer));
+	answer.has_status              = true;
+	answer.which_result            = dtp_v1_Reply_get_task_tag;
+	answer.result.get_task.id      = 99;
+	answer.result.get_task.payload = "not yours";
+	assert_int_equal(
+	    rpc_client_call_async(c, &req, &rep, NULL, box_cb, &b, &err),
+	    TP_OK);
+	answer_with(rep0, &answer);
+	assert_true(box_wait(&b, 1, 5000));
+	assert_int_equal(b.code, TP_INTERNAL);
+	assert_int_equal(b.err.code, TP_INTERNAL);
+	assert_string_equal(
+	    b.err.msg, "reply to CreateTask carried result tag 3");
+	assert_true(is_zero(&rep, sizeof(rep)));
+
+	/* An OK reply with no result at all. */
+	memset(&answer, 0, sizeof(answer));
+	answer.has_status = true;
+	assert_int_equal(
+	    rpc_client_call_async(c, &req, &rep, NULL, box_cb, &b, &err),
+	    TP_OK);
+	answer_with(rep0, &answer);
+	assert_true(box_wait(&b, 2, 5000));
+	assert_int_equal(b.code, TP_INTERNAL);
+	assert_string_equal(
+	    b.err.msg, "reply to CreateTask carried result tag 0");
+	assert_true(is_zero(&rep, sizeof(rep)));
+
+	/* The right tag goes through, and an error status carries none. */
+	memset(&answer, 0, sizeof(answer));
+	answer.has_status                  = true;
+	answer.which_result                = dtp_v1_Reply_create_task_tag;
+	answer.result.create_task.has_task = true;
+	answer.result.create_task.task.id  = 7;
+	assert_int_equal(
+	    rpc_client_call_async(c, &req, &rep, NULL, box_cb, &b, &err),
+	    TP_OK);
+	answer_with(rep0, &answer);
+	assert_true(box_wait(&b, 3, 5000));
+	assert_int_equal(b.code, TP_OK);
+	assert_int_equal(rep.which_result, dtp_v1_Reply_create_task_tag);
+	assert_int_equal(rep.result.create_task.task.id, 7);
+	pb_release(ENV->rep_fields, &rep);
+
+	memset(&answer, 0, sizeof(answer));
+	answer.has_status  = true;
+	answer.status.code = TP_ALREADY_EXISTS;
+	strcpy(answer.status.message, "idempotency key reused");
+	assert_int_equal(
+	    rpc_client_call_async(c, &req, &rep, NULL, box_cb, &b, &err),
+	    TP_OK);
+	answer_with(rep0, &answer);
+	assert_true(box_wait(&b, 4, 5000));
+	assert_int_equal(b.code, TP_ALREADY_EXISTS);
+	assert_string_equal(b.err.msg, "idempotency key reused");
+
+	rpc_client_free(c);
+	assert_int_equal(nng_close(rep0), 0);
+	box_fini(&b);
+}
+
 int
 main(void)
 {
@@ -1420,6 +1537,8 @@ main(void)
 		cmocka_unit_test(test_rpc_stop_gives_up_after_drain_time),
 		cmocka_unit_test(test_rpc_client_spreads_calls_over_servers),
 		cmocka_unit_test(test_rpc_connection_lost_mid_call),
+		cmocka_unit_test(
+		    test_rpc_reply_with_wrong_result_tag_is_internal),
 	};
 	int rc;
 
@@ -1433,6 +1552,9 @@ main(void)
 		cmocka_set_test_filter(getenv("RPC_TEST_FILTER"));
 	}
 	rc = cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
+	if (rc == 0) {
+		rpc_fini(); /* every socket is closed: nng may go */
+	}
 	{
 		char cmd[512];
 

@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "proto/envelope.h"
+#include "rpc/rpc.h"
 
 typedef struct rpc_client rpc_client;
 
@@ -26,6 +27,14 @@ typedef struct rpc_client_opts {
 	int                   max_attempts;    /* idempotent calls; 0: 3 */
 	int                   backoff_base_ms; /* 0: 20 */
 	int                   backoff_max_ms;  /* 0: 500 */
+	/*
+	 * TLS for the tls+tcp:// URLs (rpc/rpc.h): the CA the servers'
+	 * certificates must verify against, the name to check (NULL: each
+	 * URL's host), and a client certificate and key for servers that
+	 * require one. NULL: no TLS, and a tls+tcp:// URL is
+	 * TP_INVALID_ARGUMENT. Borrowed for rpc_client_open only.
+	 */
+	const rpc_tls_opts *tls;
 } rpc_client_opts;
 
 typedef struct rpc_call_opts {
@@ -36,8 +45,11 @@ typedef struct rpc_call_opts {
 /*
  * rpc_client_open dials every URL in urls (comma-separated), without waiting
  * for the peers to be up (nng reconnects by itself). Returns TP_OK and *out
- * (caller frees with rpc_client_free) or TP_INVALID_ARGUMENT for a bad URL.
- * opts is copied; opts->env is borrowed for the client's lifetime.
+ * (caller frees with rpc_client_free) or TP_INVALID_ARGUMENT for a bad URL,
+ * a tls+tcp:// URL without opts->tls, or a TLS file that is missing or does
+ * not load (named in err). opts is copied; opts->env is borrowed for the
+ * client's lifetime, opts->tls for this call only. Blocks only to read the
+ * TLS files. Any thread.
  */
 TP_MUST_CHECK tp_status rpc_client_open(rpc_client **out, const char *urls,
     const rpc_client_opts *opts, tp_err *err);
@@ -55,8 +67,10 @@ void rpc_client_free(rpc_client *c);
  * TP_OK with rep decoded (caller releases it with
  * pb_release(env->rep_fields, rep)); the server's status with its message in
  * err; TP_DEADLINE_EXCEEDED when no reply came in time; TP_UNAVAILABLE when
- * no peer is connected or the connection failed; TP_INTERNAL when the reply
- * does not decode; TP_CANCELLED when rpc_client_free closes the client
+ * no peer is connected or the connection failed (for tls+tcp://, also when
+ * no TLS session could be set up: err then counts the failed handshakes);
+ * TP_INTERNAL when the reply does not decode, or when an OK reply's result
+ * tag is not the call's; TP_CANCELLED when rpc_client_free closes the client
  * meanwhile; TP_INVALID_ARGUMENT or TP_RESOURCE_EXHAUSTED (nothing sent)
  * when req does not encode or is over max_msg_bytes. rpc/README.md tells
  * UNAVAILABLE from DEADLINE_EXCEEDED in detail. On any status but TP_OK,

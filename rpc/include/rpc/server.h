@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "proto/envelope.h"
+#include "rpc/rpc.h"
 
 typedef struct rpc_server rpc_server;
 
@@ -41,12 +42,13 @@ typedef void (*rpc_observe_cb)(
 
 typedef struct rpc_server_opts {
 	const proto_envelope *env;
-	const char *const    *urls; /* listen URLs: tcp://, ipc://, inproc:// */
-	size_t                n_urls;
-	int                   threads;       /* worker threads, >= 1 */
-	size_t                max_msg_bytes; /* NNG_OPT_RECVMAXSZ and reply cap */
-	int                   drain_ms;      /* how long stop waits for in-flight calls */
-	/* Indexed by call tag, env->max_call + 1 entries; NULL: UNIMPLEMENTED. */
+	/* Listen URLs: tcp://, ipc://, inproc://, tls+tcp:// (needs tls). */
+	const char *const *urls;
+	size_t             n_urls;
+	int                threads;       /* worker threads, >= 1 */
+	size_t             max_msg_bytes; /* NNG_OPT_RECVMAXSZ and reply cap */
+	int                drain_ms;      /* stop waits this long for calls */
+	/* By call tag, env->max_call + 1 entries; NULL: UNIMPLEMENTED. */
 	const rpc_handler_cb *handlers;
 	/*
 	 * Called once per worker thread, in rpc_server_start, before serving
@@ -58,15 +60,24 @@ typedef struct rpc_server_opts {
 	void          *arg;
 	rpc_observe_cb observe_cb;
 	void          *observe_arg;
+	/*
+	 * TLS for the tls+tcp:// URLs (rpc/rpc.h): the server's certificate
+	 * and key, and the CA for client certificates with
+	 * require_client_cert. NULL: no TLS, and a tls+tcp:// URL is
+	 * TP_INVALID_ARGUMENT. Borrowed for rpc_server_start only.
+	 */
+	const rpc_tls_opts *tls;
 } rpc_server_opts;
 
 /*
  * rpc_server_start listens on every URL and starts the worker threads.
  * Returns TP_OK and *out (caller frees with rpc_server_free), or
- * TP_INVALID_ARGUMENT (bad URL or options), TP_UNAVAILABLE (cannot listen),
- * or the status of a failed thread_init_cb. opts is copied; the urls,
- * handlers and env it points to are borrowed for the server's lifetime.
- * Call from the main thread.
+ * TP_INVALID_ARGUMENT (bad URL or options; a tls+tcp:// URL without
+ * opts->tls; a TLS file that is missing or does not load, named in err:
+ * checked before thread_init_cb runs), TP_UNAVAILABLE (cannot listen), or
+ * the status of a failed thread_init_cb. opts is copied; the urls, handlers
+ * and env it points to are borrowed for the server's lifetime, opts->tls
+ * for this call only. Blocks (reads the TLS files); main thread.
  */
 TP_MUST_CHECK tp_status rpc_server_start(
     rpc_server **out, const rpc_server_opts *opts, tp_err *err);
