@@ -415,38 +415,41 @@ th_bin(const char *name)
 int
 th_free_port(void)
 {
-	/* Ports handed out already, so two calls never return the same one. */
+	/*
+	 * Ports below the kernel's ephemeral range (32768..60999 on Linux), so
+	 * a client dialing a port before its server listens can never be
+	 * handed that port as its own source port and connect to itself.
+	 * Ports handed out already are remembered, so two calls never return
+	 * the same one.
+	 */
 	static int         given[256];
 	static size_t      n_given;
+	static unsigned    seed;
 	struct sockaddr_in sa;
-	socklen_t          len;
 
-	for (int attempt = 0; attempt < 50; attempt++) {
-		int  fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int  port;
-		bool dup = false;
+	if (seed == 0) {
+		seed = (unsigned) getpid() ^ (unsigned) th_now_ms();
+	}
+	for (int attempt = 0; attempt < 500; attempt++) {
+		int  port = 20000 + (int) (rand_r(&seed) % 12000);
+		int  fd   = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool dup  = false;
+		int  rc;
 
 		if (fd < 0) {
 			th_fail("socket failed: %s", strerror(errno));
 			return 0;
 		}
+		for (size_t i = 0; i < n_given && i < 256; i++) {
+			dup = dup || given[i] == port;
+		}
 		memset(&sa, 0, sizeof(sa));
 		sa.sin_family      = AF_INET;
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len                = sizeof(sa);
-		if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0
-		    || getsockname(fd, (struct sockaddr *) &sa, &len) != 0) {
-			int e = errno;
-			close(fd);
-			th_fail("could not bind 127.0.0.1:0: %s", strerror(e));
-			return 0;
-		}
+		sa.sin_port        = htons((uint16_t) port);
+		rc = dup ? -1 : bind(fd, (struct sockaddr *) &sa, sizeof(sa));
 		close(fd);
-		port = ntohs(sa.sin_port);
-		for (size_t i = 0; i < n_given; i++) {
-			dup = dup || given[i] == port;
-		}
-		if (!dup) {
+		if (rc == 0) {
 			given[n_given++ % 256] = port;
 			return port;
 		}

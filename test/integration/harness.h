@@ -55,7 +55,10 @@ void th_keep_tmpdir(void);
 /* th_bin returns the path of a built binary: "<TP_BIN_DIR>/<name>". Static. */
 const char *th_bin(const char *name);
 
-/* th_free_port returns a TCP port on 127.0.0.1 that was free just now. */
+/*
+ * th_free_port returns a TCP port on 127.0.0.1 that was free just now, below
+ * the ephemeral range (so no client socket can be handed it meanwhile).
+ */
 int th_free_port(void);
 
 typedef struct th_proc {
