@@ -99,11 +99,11 @@ typedef struct req {
 	const shim_route *counted_route;
 	char              method[16];
 	req_state         state;
-	char                  *body;
-	size_t                 body_len;
-	size_t                 body_cap;
-	bool                   body_too_large;
-	bool                   counted; /* in gw->in_flight */
+	char             *body;
+	size_t            body_len;
+	size_t            body_cap;
+	bool              body_too_large;
+	bool              counted; /* in gw->in_flight */
 	/* A refusal kept for when the (empty) body is read; see refuse(). */
 	json_t     *refused;
 	int         refused_http;
@@ -167,8 +167,8 @@ observe(const req *q, int http, const json_t *body)
  * MHD_queue_response returns.
  */
 static enum MHD_Result
-respond_raw(req *q, int http, const char *content_type, char *text,
-    size_t len, const char *hname, const char *hval)
+respond_raw(req *q, int http, const char *content_type, char *text, size_t len,
+    const char *hname, const char *hval)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result      ret;
@@ -177,8 +177,8 @@ respond_raw(req *q, int http, const char *content_type, char *text,
 	shim_metrics_http_observe(q->l->gw->metrics, q->l->svc,
 	    q->counted_route, q->method, http,
 	    tp_clock_mono_us() - q->start_us);
-	resp = MHD_create_response_from_buffer(
-	    len, text, MHD_RESPMEM_MUST_FREE);
+	resp
+	    = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
 		return MHD_NO;
@@ -274,8 +274,8 @@ admit(req *q, const char *url, const char *method)
 
 	snprintf(q->method, sizeof(q->method), "%s", method);
 	rc = shim_route_match(&q->match, q->l->svc, method, url, &err);
-	q->counted_route = rc == TP_OK ? q->match.route
-	                               : shim_route_shape(q->l->svc, url);
+	q->counted_route
+	    = rc == TP_OK ? q->match.route : shim_route_shape(q->l->svc, url);
 	if (cfg->api_token != NULL && cfg->api_token[0] != '\0'
 	    && !(rc == TP_OK && q->match.route->is_public)
 	    && !shim_auth_bearer_ok(
@@ -467,16 +467,15 @@ start_call(req *q)
 	copts.idempotent = creq.idempotent;
 	q->state         = REQ_WAITING;
 	q->counted       = true;
-	q->rpc_call      = r->service == SHIM_SERVICE_DTP
-	         ? creq.u.dtp.which_call
-	         : creq.u.pilot.which_call;
+	q->rpc_call = r->service == SHIM_SERVICE_DTP ? creq.u.dtp.which_call
+	                                             : creq.u.pilot.which_call;
 	atomic_fetch_add(&gw->in_flight, 1);
 	shim_metrics_in_flight_add(gw->metrics, q->l->svc, 1);
 	/* Before the call: its callback may resume us at once. */
 	MHD_suspend_connection(q->conn);
 	q->rpc_start_us = tp_clock_mono_us();
-	rc = rpc_client_call_async(
-	    q->l->client, &creq.u, &q->rep, &copts, done_cb, q, &err);
+	rc              = rpc_client_call_async(
+	                 q->l->client, &creq.u, &q->rep, &copts, done_cb, q, &err);
 	shim_call_req_release(r, &creq); /* encoded by now */
 	if (rc != TP_OK) {
 		shim_metrics_rpc_observe(gw->metrics, q->l->svc, q->rpc_call,

@@ -24,15 +24,15 @@
 
 /* Latency buckets, in microseconds and as shown (seconds). */
 #define N_BOUNDS 14
-static const int64_t bounds_us[N_BOUNDS] = { 500, 1000, 2500, 5000, 10000,
-	25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-	10000000 };
-static const double bounds_s[N_BOUNDS] = { 0.0005, 0.001, 0.0025, 0.005,
-	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+static const int64_t bounds_us[N_BOUNDS]
+    = { 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	      1000000, 2500000, 5000000, 10000000 };
+static const double bounds_s[N_BOUNDS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 
 /* Methods with a series of their own; the rest are "other". */
-static const char *const method_names[] = { "GET", "HEAD", "POST", "PUT",
-	"DELETE", "PATCH", "OPTIONS", "other" };
+static const char *const method_names[]
+    = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other" };
 #define N_METHODS (sizeof(method_names) / sizeof(method_names[0]))
 
 /*
@@ -40,16 +40,16 @@ static const char *const method_names[] = { "GET", "HEAD", "POST", "PUT",
  * shim_http_status, 405 and 413. Anything else is "other" (a unit test
  * checks that none is).
  */
-static const int codes[] = { 200, 201, 400, 401, 403, 404, 405, 409, 413,
-	429, 499, 500, 501, 503, 504 };
+static const int codes[] = { 200, 201, 400, 401, 403, 404, 405, 409, 413, 429,
+	499, 500, 501, 503, 504 };
 #define N_CODES (sizeof(codes) / sizeof(codes[0]) + 1)
 
 /* Routes, plus one slot for requests that matched none. */
-#define N_ROUTES (SHIM_ROUTE_COUNT + 1)
+#define N_ROUTES  (SHIM_ROUTE_COUNT + 1)
 #define UNMATCHED SHIM_ROUTE_COUNT
 
 /* Call tags with a series of their own; tag 0 is "unknown". */
-#define N_CALLS 16
+#define N_CALLS  16
 #define N_STATUS (TP_STATUS_MAX + 1)
 
 typedef struct hist {
@@ -149,6 +149,12 @@ put_escaped(shim_prom *w, const char *s, bool is_label)
 			put(w, s, 1);
 		}
 	}
+}
+
+void
+shim_prom_append(shim_prom *w, const char *text, size_t len)
+{
+	put(w, text, len);
 }
 
 void
@@ -346,12 +352,11 @@ hist_read(uint64_t *counts, double *sum_s, hist *h)
 	uint64_t total = 0;
 
 	for (size_t i = 0; i <= N_BOUNDS; i++) {
-		counts[i] = atomic_load_explicit(
-		    &h->counts[i], memory_order_relaxed);
+		counts[i]
+		    = atomic_load_explicit(&h->counts[i], memory_order_relaxed);
 		total += counts[i];
 	}
-	*sum_s = (double) atomic_load_explicit(
-	             &h->sum_us, memory_order_relaxed)
+	*sum_s = (double) atomic_load_explicit(&h->sum_us, memory_order_relaxed)
 	    / 1e6;
 	return total > 0;
 }
@@ -424,8 +429,8 @@ render_requests(shim_prom *w, svc_metrics *s)
 					continue;
 				}
 				if (c + 1 < N_CODES) {
-					snprintf(code, sizeof(code), "%d",
-					    codes[c]);
+					snprintf(
+					    code, sizeof(code), "%d", codes[c]);
 				} else {
 					snprintf(code, sizeof(code), "other");
 				}

@@ -1,130 +1,131 @@
 /*
  * upstream.c: what GET /metrics shows of the service behind its port (see
- * calls_int.h). The gateway makes one call to the service per scrape and
- * appends what comes back to its own series; when the service does not
- * answer, its part says so (tp_upstream_up 0) and the gateway's own series
- * are served all the same: a scrape is 200 whenever the gateway runs.
+ * calls_int.h). A scrape makes one Metrics call to that service and appends
+ * the Prometheus text it answers (tp.v1.MetricsReply.text: DTP's tasks by
+ * state, oldest PENDING age, attempts, retries, lease expiries, cancels,
+ * cancel-to-stop latency, workers...) after the gateway's own series, with
+ * tp_upstream_up{service} saying whether it came.
  *
- * The hook for a service's own metrics: each service has one row in
- * `sources`, naming the call a scrape makes and the function that renders
- * its reply. Today both services answer Health. When DTP gets its metrics
- * call (tasks by state, age of the oldest PENDING task, attempts, retries,
- * lease expiries, cancels, cancel-to-stop latency, busy and idle workers),
- * its row names that call and its render function maps the reply's fields
- * to families with shim_prom_family / _sample_* / _histogram, after
- * render_up(). Nothing else in the gateway changes.
+ * The text is checked before it is served: it must pass the strict parser
+ * (expo.h) and keep off the gateway's names (tp_http_, tp_rpc_client_,
+ * tp_gateway_, tp_upstream_), because one bad line makes Prometheus drop
+ * the whole scrape, the gateway's own series with it. Text that fails is
+ * left out and logged, and the scrape shows tp_upstream_up 0. A service
+ * that answers UNIMPLEMENTED (a node from before the Metrics call) is up
+ * with nothing of its own to show. Whatever the service does, the scrape is
+ * answered 200.
  */
 #include "calls_int.h"
 
 #include <string.h>
 
-typedef struct source {
-	const char *service; /* the label value */
-	void (*request)(shim_call_req *out);
-	/* Renders an OK reply; render_up() has been written before. */
-	void (*render)(shim_prom *w, const char *service, const shim_call_rep *rep);
-} source;
+#include "common/log.h"
+#include "shim/expo.h"
 
-/*
- * label_copy copies a string from the wire into buf as a label value:
- * printable ASCII only (nanopb checks no UTF-8; the format wants it), the
- * rest as '?'.
- */
-static const char *
-label_copy(char *buf, size_t size, const char *s)
-{
-	size_t n = 0;
+#define COMPONENT "shim"
 
-	for (; s != NULL && *s != '\0' && n + 1 < size; s++) {
-		unsigned char c = (unsigned char) *s;
-		buf[n++]        = c >= 0x20 && c < 0x7f ? (char) c : '?';
-	}
-	buf[n] = '\0';
-	return buf;
-}
+/* Family name prefixes that are the gateway's own. */
+static const char *const reserved[]
+    = { "tp_http_", "tp_rpc_client_", "tp_gateway_", "tp_upstream_" };
 
-static void
-render_up(shim_prom *w, const char *service, bool up)
-{
-	const shim_prom_label l[] = { { "service", service } };
-
-	shim_prom_family(w, "tp_upstream_up", "gauge",
-	    "Whether the service behind this port answered the scrape's "
-	    "call (1) or not (0).");
-	shim_prom_sample_u64(w, "tp_upstream_up", l, 1, up ? 1 : 0);
-}
-
-/* The reply of Health, as both services give it. */
-static void
-render_health(shim_prom *w, const char *service, const tp_v1_HealthReply *h)
-{
-	char                  version[64], node[64];
-	const shim_prom_label l[]    = { { "service", service } };
-	const shim_prom_label info[] = { { "service", service },
-		{ "version", label_copy(version, sizeof(version), h->version) },
-		{ "node", label_copy(node, sizeof(node), h->node) } };
-
-	shim_prom_family(w, "tp_upstream_database_up", "gauge",
-	    "Whether the node that answered reached its database (1) or not "
-	    "(0).");
-	shim_prom_sample_u64(
-	    w, "tp_upstream_database_up", l, 1, h->db_ok ? 1 : 0);
-	shim_prom_family(w, "tp_upstream_info", "gauge",
-	    "Always 1; the labels tell the version and node name of the node "
-	    "that answered.");
-	shim_prom_sample_u64(w, "tp_upstream_info", info, 3, 1);
-}
-
-static void
-dtp_request(shim_call_req *out)
-{
-	out->u.dtp.which_call = dtp_v1_Request_health_tag;
-	out->idempotent       = true;
-}
-
-static void
-dtp_render(shim_prom *w, const char *service, const shim_call_rep *rep)
-{
-	if (rep->dtp.which_result == dtp_v1_Reply_health_tag) {
-		render_health(w, service, &rep->dtp.result.health);
-	}
-}
-
-static void
-pilot_request(shim_call_req *out)
-{
-	out->u.pilot.which_call = pilot_v1_Request_health_tag;
-	out->idempotent         = true;
-}
-
-static void
-pilot_render(shim_prom *w, const char *service, const shim_call_rep *rep)
-{
-	if (rep->pilot.which_result == pilot_v1_Reply_health_tag) {
-		render_health(w, service, &rep->pilot.result.health);
-	}
-}
-
-static const source sources[SHIM_SERVICE_COUNT] = {
-	[SHIM_SERVICE_DTP]   = { "dtp", dtp_request, dtp_render },
-	[SHIM_SERVICE_PILOT] = { "taskpilot", pilot_request, pilot_render },
+static const char *const service_names[SHIM_SERVICE_COUNT] = {
+	[SHIM_SERVICE_DTP]   = "dtp",
+	[SHIM_SERVICE_PILOT] = "taskpilot",
 };
 
 void
 shim_upstream_request(shim_call_req *out, const shim_route *r)
 {
 	memset(out, 0, sizeof(*out));
-	sources[r->service].request(out);
+	if (r->service == SHIM_SERVICE_DTP) {
+		out->u.dtp.which_call = dtp_v1_Request_metrics_tag;
+	} else {
+		out->u.pilot.which_call = pilot_v1_Request_metrics_tag;
+	}
+	out->idempotent = true;
+}
+
+/*
+ * reply_text returns the text of an OK reply (borrowed; "" when empty), or
+ * NULL when the reply answers another call.
+ */
+static const char *
+reply_text(const shim_route *r, const shim_call_rep *rep)
+{
+	const char *text;
+
+	if (r->service == SHIM_SERVICE_DTP) {
+		if (rep->dtp.which_result != dtp_v1_Reply_metrics_tag) {
+			return NULL;
+		}
+		text = rep->dtp.result.metrics.text;
+	} else {
+		if (rep->pilot.which_result != pilot_v1_Reply_metrics_tag) {
+			return NULL;
+		}
+		text = rep->pilot.result.metrics.text;
+	}
+	/* FT_POINTER: an empty string does not travel, and decodes NULL. */
+	return text != NULL ? text : "";
+}
+
+/* check_text tells whether text can be served after the gateway's part. */
+static tp_status
+check_text(const char *text, tp_err *err)
+{
+	shim_expo_doc doc;
+	tp_status     rc;
+
+	if ((rc = shim_expo_parse(&doc, text, strlen(text), err)) != TP_OK) {
+		return rc;
+	}
+	for (size_t i = 0; i < doc.n_families && rc == TP_OK; i++) {
+		const char *name = doc.families[i].name;
+		for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]);
+		     k++) {
+			if (strncmp(name, reserved[k], strlen(reserved[k]))
+			    == 0) {
+				rc = tp_err_set(err, TP_INVALID_ARGUMENT,
+				    "family %s uses the gateway's prefix %s",
+				    name, reserved[k]);
+				break;
+			}
+		}
+	}
+	shim_expo_free(&doc);
+	return rc;
 }
 
 void
-shim_upstream_render(shim_prom *w, const shim_route *r, tp_status code,
-    const shim_call_rep *rep)
+shim_upstream_render(
+    shim_prom *w, const shim_route *r, tp_status code, const shim_call_rep *rep)
 {
-	const source *s = &sources[r->service];
+	const char           *service = service_names[r->service];
+	const char           *text    = NULL;
+	const shim_prom_label l[]     = { { "service", service } };
+	tp_err                err;
 
-	render_up(w, s->service, code == TP_OK);
 	if (code == TP_OK) {
-		s->render(w, s->service, rep);
+		text = reply_text(r, rep);
+		if (text == NULL) {
+			tp_log_warn(COMPONENT,
+			    "metrics left out service=%s reason=\"the reply "
+			    "answers another call\"",
+			    service);
+		} else if (check_text(text, &err) != TP_OK) {
+			tp_log_warn(COMPONENT,
+			    "metrics left out service=%s reason=\"%s\"",
+			    service, err.msg);
+			text = NULL;
+		}
+	}
+	shim_prom_family(w, "tp_upstream_up", "gauge",
+	    "Whether the service behind this port answered the scrape's "
+	    "Metrics call with text that could be served (1) or not (0).");
+	shim_prom_sample_u64(w, "tp_upstream_up", l, 1,
+	    text != NULL || code == TP_UNIMPLEMENTED ? 1 : 0);
+	if (text != NULL) {
+		/* As it is: checked above, it ends in a newline. */
+		shim_prom_append(w, text, strlen(text));
 	}
 }

@@ -16,13 +16,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* FUZZ_CHECK aborts, saying which property broke, when cond is false. */
-#define FUZZ_CHECK(cond)                                                 \
-	do {                                                             \
-		if (!(cond)) {                                           \
-			fprintf(stderr, "%s:%d: property broken: %s\n",  \
-			    __FILE__, __LINE__, #cond);                  \
-			abort();                                         \
-		}                                                        \
+#define FUZZ_CHECK(cond)                                                \
+	do {                                                            \
+		if (!(cond)) {                                          \
+			fprintf(stderr, "%s:%d: property broken: %s\n", \
+			    __FILE__, __LINE__, #cond);                 \
+			abort();                                        \
+		}                                                       \
 	} while (0)
 
 #endif /* TEST_FUZZ_H */

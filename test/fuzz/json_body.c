@@ -31,8 +31,8 @@ check_create_task(const json_t *v)
 		FUZZ_CHECK(strcmp(r.payload, json_string_value(payload)) == 0);
 	} else {
 		json_t *back = NULL;
-		FUZZ_CHECK(proto_json_load(&back, r.payload, strlen(r.payload),
-		               1024, NULL)
+		FUZZ_CHECK(proto_json_load(
+		               &back, r.payload, strlen(r.payload), 1024, NULL)
 		    == TP_OK);
 		FUZZ_CHECK(json_equal(back, payload));
 		json_decref(back);

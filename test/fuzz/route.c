@@ -33,8 +33,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nl == NULL) {
 		return 0;
 	}
-	method = strndup((const char *) data + 1, (size_t) (nl - (const char *) data - 1));
-	path   = strndup(nl + 1, size - (size_t) (nl + 1 - (const char *) data));
+	method = strndup(
+	    (const char *) data + 1, (size_t) (nl - (const char *) data - 1));
+	path = strndup(nl + 1, size - (size_t) (nl + 1 - (const char *) data));
 	FUZZ_CHECK(method != NULL && path != NULL);
 
 	rc      = shim_route_match(&m, svc, method, path, &err);
@@ -49,8 +50,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(strcmp(m.route->method, method) == 0
 		    || (strcmp(method, "HEAD") == 0
 		        && strcmp(m.route->method, "GET") == 0));
-		FUZZ_CHECK((strchr(m.route->pattern, '{') != NULL)
-		    == (m.id > 0));
+		FUZZ_CHECK(
+		    (strchr(m.route->pattern, '{') != NULL) == (m.id > 0));
 		FUZZ_CHECK(shape != NULL && n_allow > 0);
 		break;
 	case TP_UNIMPLEMENTED:

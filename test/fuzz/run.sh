@@ -42,9 +42,14 @@ for t in "${targets[@]}"; do
 	[[ " ${all[*]} " == *" $t "* ]] || die "unknown target $t (known: ${all[*]})"
 done
 
-cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
-	-DCMAKE_BUILD_TYPE=Asan -DTP_FUZZ=ON >/dev/null
-cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}" >/dev/null
+mkdir -p "$build"
+if ! cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
+	-DCMAKE_BUILD_TYPE=Asan -DTP_FUZZ=ON >"$build/fuzz-build.log" 2>&1 ||
+	! cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}" \
+		>>"$build/fuzz-build.log" 2>&1; then
+	cat "$build/fuzz-build.log" >&2
+	die "could not build the fuzz targets"
+fi
 
 found=()
 for t in "${targets[@]}"; do

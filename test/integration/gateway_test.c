@@ -28,7 +28,7 @@
 
 #include "common/clock.h"
 #include "harness.h"
-#include "prom_expo.h"
+#include "shim/expo.h"
 
 #define START_MS 20000
 #define RUN_MS   20000
@@ -180,10 +180,10 @@ setup(void **state)
 	{
 		/* Ports that were free just now: nobody answers there. */
 		char durl[64], purl[64];
-		snprintf(durl, sizeof(durl), "tcp://127.0.0.1:%d",
-		    th_free_port());
-		snprintf(purl, sizeof(purl), "tcp://127.0.0.1:%d",
-		    th_free_port());
+		snprintf(
+		    durl, sizeof(durl), "tcp://127.0.0.1:%d", th_free_port());
+		snprintf(
+		    purl, sizeof(purl), "tcp://127.0.0.1:%d", th_free_port());
 		start_gateway_at(&gw_dead_proc, "tpgateway-dead", NULL, durl,
 		    purl, false, &dead_dtp_port, &dead_pilot_port);
 	}
@@ -666,8 +666,8 @@ test_gateway_bad_input_is_400(void **state)
 		{ false, "POST", "/tasks",
 		    "{\"type\":\"demo\",\"payload\":\"x\",\"maxAttempts\":0}",
 		    "invalid max_attempts 0" },
-		{ false, "POST", "/tasks", "{\"type\":\"Demo!\",\"payload\":\"x\"}",
-		    "invalid type" },
+		{ false, "POST", "/tasks",
+		    "{\"type\":\"Demo!\",\"payload\":\"x\"}", "invalid type" },
 		{ false, "POST", "/tasks", "null",
 		    "request body must be a JSON object" },
 		{ false, "POST", "/tasks", "\"text\"",
@@ -695,7 +695,8 @@ test_gateway_bad_input_is_400(void **state)
 		{ true, "POST", "/api/tasks",
 		    "{\"type\":\"demo\",\"payload\":\"x\",\"title\":[]}",
 		    "field \"title\" must be a string" },
-		{ true, "POST", "/api/tasks", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]"
+		{ true, "POST", "/api/tasks",
+		    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]"
 		    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
 		    "nesting is deeper than 32 levels" },
 		/* Zero, negative and malformed ids on every id route. */
@@ -705,7 +706,8 @@ test_gateway_bad_input_is_400(void **state)
 		    "invalid task id \"-7\"" },
 		{ false, "GET", "/tasks/%2B1", NULL, "invalid task id \"+1\"" },
 		{ false, "GET", "/tasks/1e3", NULL, "invalid task id \"1e3\"" },
-		{ true, "GET", "/api/tasks/-3", NULL, "invalid task id \"-3\"" },
+		{ true, "GET", "/api/tasks/-3", NULL,
+		    "invalid task id \"-3\"" },
 		{ true, "GET", "/api/tasks/0", NULL, "invalid task id \"0\"" },
 		{ true, "POST", "/api/tasks/0/scheduler", NULL,
 		    "invalid task id \"0\"" },
@@ -735,7 +737,8 @@ test_gateway_bad_input_is_400(void **state)
 		{ false, "GET", "/healthz?x=1", NULL,
 		    "unknown query parameter \"x\"" },
 		{ true, "GET",
-		    "/api/tasks?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&j=10&k=11&l=12&"
+		    "/api/"
+		    "tasks?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&j=10&k=11&l=12&"
 		    "m=13&n=14&o=15&p=16&q=17",
 		    NULL, "too many query parameters" },
 	};
@@ -796,8 +799,8 @@ test_gateway_methods_and_paths(void **state)
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			req(&r, cases[i].pilot ? pilot_port : dtp_port,
 			    cases[i].method, cases[i].path, NULL, "");
-			expect_error(&r, 405, 12, "UNIMPLEMENTED",
-			    "not allowed on");
+			expect_error(
+			    &r, 405, 12, "UNIMPLEMENTED", "not allowed on");
 			assert_true(th_http_header(
 			    &r.r, "Allow", allow, sizeof(allow)));
 			assert_string_equal(allow, cases[i].allow);
@@ -1025,7 +1028,7 @@ raw_header(const char *raw, const char *name, char *buf, size_t size)
 	size_t      n   = strlen(name);
 
 	for (const char *l = strstr(raw, "\r\n"); l != NULL && l < end;
-	     l = strstr(l + 2, "\r\n")) {
+	     l             = strstr(l + 2, "\r\n")) {
 		const char *v;
 		size_t      vlen;
 		if (strncasecmp(l + 2, name, n) != 0 || l[2 + n] != ':') {
@@ -1071,7 +1074,8 @@ head_request(int port, const char *path, const char *headers, int want,
 	assert_true(raw_header(raw, "Content-Type", hdr, sizeof(hdr)));
 	assert_string_equal(hdr, want_ct);
 	if (want_len >= 0) {
-		assert_true(raw_header(raw, "Content-Length", hdr, sizeof(hdr)));
+		assert_true(
+		    raw_header(raw, "Content-Length", hdr, sizeof(hdr)));
 		assert_int_equal(atol(hdr), want_len);
 	}
 	free(raw);
@@ -1106,23 +1110,23 @@ test_gateway_head_is_get_without_body(void **state)
 	resp_free(&r);
 
 	head_request(dtp_port, path, "", 200, "application/json", len);
-	head_request(dtp_port, "/tasks?limit=1", "", 200, "application/json",
-	    -1);
+	head_request(
+	    dtp_port, "/tasks?limit=1", "", 200, "application/json", -1);
 	head_request(dtp_port, "/healthz", "", 200, "application/json", -1);
 	head_request(pilot_port, "/healthz", "", 200, "application/json", -1);
-	head_request(pilot_port, "/api/tasks?limit=1", "", 200,
-	    "application/json", -1);
+	head_request(
+	    pilot_port, "/api/tasks?limit=1", "", 200, "application/json", -1);
 	head_request(dtp_port, "/metrics", "", 200,
 	    "text/plain; version=0.0.4; charset=utf-8", -1);
 	head_request(pilot_port, "/metrics", "", 200,
 	    "text/plain; version=0.0.4; charset=utf-8", -1);
 	/* Errors are the GET's errors, without their body. */
-	head_request(dtp_port, "/tasks/987654321", "", 404, "application/json",
-	    -1);
+	head_request(
+	    dtp_port, "/tasks/987654321", "", 404, "application/json", -1);
 	head_request(dtp_port, "/tasks/abc", "", 400, "application/json", -1);
 	head_request(pilot_port, "/nope", "", 404, "application/json", -1);
-	head_request(auth_dtp_port, "/tasks?limit=1", "", 401,
-	    "application/json", -1);
+	head_request(
+	    auth_dtp_port, "/tasks?limit=1", "", 401, "application/json", -1);
 	head_request(auth_dtp_port, "/tasks?limit=1",
 	    "Authorization: Bearer " TOKEN "\r\n", 200, "application/json", -1);
 	/* HEAD is no way into a route without a GET. */
@@ -1162,8 +1166,8 @@ test_gateway_chunked_body_over_limit_is_413(void **state)
 	if (strncmp(raw, "HTTP/1.1 413 ", 13) != 0
 	    || strstr(raw, "\"RESOURCE_EXHAUSTED\"") == NULL
 	    || strstr(raw, "larger than the limit of 16384 bytes") == NULL) {
-		fail_msg("want 413 for a chunked body past the limit, got: %s",
-		    raw);
+		fail_msg(
+		    "want 413 for a chunked body past the limit, got: %s", raw);
 	}
 	free(raw);
 	free(text);
@@ -1194,9 +1198,11 @@ test_gateway_services_down_are_503(void **state)
 		{ false, "GET", "/tasks/1", NULL },
 		{ false, "GET", "/tasks", NULL },
 		{ false, "PUT", "/tasks/1/cancel", NULL },
-		{ false, "POST", "/tasks", "{\"type\":\"demo\",\"payload\":\"x\"}" },
+		{ false, "POST", "/tasks",
+		    "{\"type\":\"demo\",\"payload\":\"x\"}" },
 		{ false, "GET", "/healthz", NULL },
-		{ true, "POST", "/api/tasks", "{\"type\":\"demo\",\"payload\":\"x\"}" },
+		{ true, "POST", "/api/tasks",
+		    "{\"type\":\"demo\",\"payload\":\"x\"}" },
 		{ true, "GET", "/api/tasks/1", NULL },
 		{ true, "GET", "/api/tasks", NULL },
 		{ true, "POST", "/api/tasks/1/scheduler", NULL },
@@ -1237,7 +1243,7 @@ on_path(const char *name)
 	}
 	snprintf(dirs, sizeof(dirs), "%s", path);
 	for (char *d = strtok_r(dirs, ":", &save); d != NULL;
-	     d = strtok_r(NULL, ":", &save)) {
+	     d       = strtok_r(NULL, ":", &save)) {
 		char full[4200];
 		snprintf(full, sizeof(full), "%s/%s", d, name);
 		if (access(full, X_OK) == 0) {
@@ -1277,17 +1283,18 @@ promtool_check(const char *text, size_t len)
 			msg[n]   = '\0';
 			fclose(f);
 		}
-		fail_msg("promtool check metrics: status %d: %s\n%s", rc, msg,
-		    text);
+		fail_msg(
+		    "promtool check metrics: status %d: %s\n%s", rc, msg, text);
 	}
 }
 
 /* scrape GETs /metrics and parses it strictly (and with promtool). */
 static void
-scrape(pe_doc *doc, int port, const char *headers)
+scrape(shim_expo_doc *doc, int port, const char *headers)
 {
 	th_http_resp r;
-	char         ct[128], err[256];
+	char         ct[128];
+	tp_err       err;
 
 	if (th_http(&r, port, "GET", "/metrics", NULL, headers) != 200) {
 		fail_msg("GET /metrics: HTTP %d: %s", r.status,
@@ -1295,8 +1302,8 @@ scrape(pe_doc *doc, int port, const char *headers)
 	}
 	assert_true(th_http_header(&r, "Content-Type", ct, sizeof(ct)));
 	assert_string_equal(ct, "text/plain; version=0.0.4; charset=utf-8");
-	if (!pe_parse(doc, r.body, r.body_len, err, sizeof(err))) {
-		fail_msg("/metrics is not valid exposition: %s\n%s", err,
+	if (shim_expo_parse(doc, r.body, r.body_len, &err) != TP_OK) {
+		fail_msg("/metrics is not valid exposition: %s\n%s", err.msg,
 		    r.body);
 	}
 	promtool_check(r.body, r.body_len);
@@ -1306,33 +1313,64 @@ scrape(pe_doc *doc, int port, const char *headers)
 /* value returns one sample's value, 0 when absent (a counter not yet
  * counted); more than one match fails. */
 static double
-value(const pe_doc *doc, const char *name, const char *l1, const char *l2,
-    const char *l3, const char *l4)
+value(const shim_expo_doc *doc, const char *name, const char *l1,
+    const char *l2, const char *l3, const char *l4)
 {
 	double v = 0;
-	int    n = pe_get(doc, &v, name, l1, l2, l3, l4, NULL);
+	int    n = shim_expo_get(doc, &v, name, l1, l2, l3, l4, NULL);
 	if (n > 1) {
 		fail_msg("%s: %d samples match", name, n);
 	}
 	return n == 1 ? v : 0;
 }
 
+/* sum adds the values of every sample called name with both labels. */
+static double
+sum(const shim_expo_doc *doc, const char *name, const char *l1, const char *l2)
+{
+	double all = 0;
+
+	for (size_t i = 0; i < doc->n_families; i++) {
+		const shim_expo_family *f = &doc->families[i];
+		for (size_t j = 0; j < f->n_samples; j++) {
+			const shim_expo_sample *s  = &f->samples[j];
+			int                     ok = 0;
+			if (strcmp(s->name, name) != 0) {
+				continue;
+			}
+			for (int k = 0; k < s->n_labels; k++) {
+				char kv[600];
+				snprintf(kv, sizeof(kv), "%s=%s",
+				    s->labels[k].name, s->labels[k].value);
+				ok += strcmp(kv, l1) == 0
+				    || strcmp(kv, l2) == 0;
+			}
+			if (ok == 2) {
+				all += s->value;
+			}
+		}
+	}
+	return all;
+}
+
 /* routes_only checks that every route label of the family is in allowed. */
 static void
-routes_only(const pe_doc *doc, const char *family, const char *const *allowed)
+routes_only(
+    const shim_expo_doc *doc, const char *family, const char *const *allowed)
 {
-	const pe_family *f = pe_family_get(doc, family);
+	const shim_expo_family *f = shim_expo_family_get(doc, family);
 
 	assert_non_null(f);
 	for (size_t i = 0; i < f->n_samples; i++) {
-		const pe_sample *s = &f->samples[i];
+		const shim_expo_sample *s = &f->samples[i];
 		for (int k = 0; k < s->n_labels; k++) {
 			bool ok = false;
 			if (strcmp(s->labels[k].name, "route") != 0) {
 				continue;
 			}
 			for (size_t a = 0; allowed[a] != NULL; a++) {
-				ok |= strcmp(allowed[a], s->labels[k].value) == 0;
+				ok |= strcmp(allowed[a], s->labels[k].value)
+				    == 0;
 			}
 			if (!ok) {
 				fail_msg("%s has route=\"%s\"", family,
@@ -1345,15 +1383,15 @@ routes_only(const pe_doc *doc, const char *family, const char *const *allowed)
 static void
 test_gateway_metrics(void **state)
 {
-	static const char *const dtp_routes[] = { "/tasks", "/tasks/{id}",
-		"/tasks/{id}/cancel", "/healthz", "/metrics", "unmatched",
-		NULL };
-	static const char *const pilot_routes[] = { "/api/tasks",
-		"/api/tasks/{id}", "/api/tasks/{id}/scheduler",
-		"/api/tasks/{id}/execution", "/api/tasks/{id}/cancel",
-		"/healthz", "/metrics", "unmatched", NULL };
-	pe_doc a, b;
-	resp   r;
+	static const char *const dtp_routes[]
+	    = { "/tasks", "/tasks/{id}", "/tasks/{id}/cancel", "/healthz",
+		      "/metrics", "unmatched", NULL };
+	static const char *const pilot_routes[]
+	    = { "/api/tasks", "/api/tasks/{id}", "/api/tasks/{id}/scheduler",
+		      "/api/tasks/{id}/execution", "/api/tasks/{id}/cancel",
+		      "/healthz", "/metrics", "unmatched", NULL };
+	shim_expo_doc a, b;
+	resp          r;
 	(void) state;
 
 	/* Behind the token like every route but /healthz. */
@@ -1369,7 +1407,7 @@ test_gateway_metrics(void **state)
 	assert_true(value(&a, "tp_http_requests_total", "route=/metrics",
 	                "method=GET", "code=401", NULL)
 	    == 1);
-	pe_free(&a);
+	shim_expo_free(&a);
 
 	/* Requests between two scrapes are counted by route pattern. */
 	scrape(&a, dtp_port, "");
@@ -1415,73 +1453,83 @@ test_gateway_metrics(void **state)
 	            "route=/tasks/{id}", "method=GET", NULL, NULL)
 	    == 3);
 	/* The RPCs behind them, as the gateway saw them. */
-	assert_true(value(&b, "tp_rpc_client_duration_seconds_count",
-	                "service=dtp", "method=GetTask", "status=NOT_FOUND",
-	                NULL)
+	assert_true(
+	    value(&b, "tp_rpc_client_duration_seconds_count", "service=dtp",
+	        "method=GetTask", "status=NOT_FOUND", NULL)
 	        - value(&a, "tp_rpc_client_duration_seconds_count",
 	            "service=dtp", "method=GetTask", "status=NOT_FOUND", NULL)
 	    == 3);
-	assert_true(value(&b, "tp_rpc_client_duration_seconds_count",
-	                "service=dtp", "method=Health", "status=OK", NULL)
-	    >= 2);
+	/* One Metrics call per scrape, whatever DTP answered. */
+	assert_true(sum(&b, "tp_rpc_client_duration_seconds_count",
+	                "service=dtp", "method=Metrics")
+	        - sum(&a, "tp_rpc_client_duration_seconds_count", "service=dtp",
+	            "method=Metrics")
+	    == 1);
 	/* Never a raw path; only this port's routes. */
 	routes_only(&b, "tp_http_requests_total", dtp_routes);
 	routes_only(&b, "tp_http_request_duration_seconds", dtp_routes);
-	assert_int_equal(pe_get(&b, &(double) { 0 },
+	assert_int_equal(shim_expo_get(&b, &(double) { 0 },
 	                     "tp_rpc_client_duration_seconds_count",
 	                     "service=taskpilot", NULL),
 	    0);
-	/* What DTP answered. */
-	assert_true(value(&b, "tp_upstream_up", "service=dtp", NULL, NULL, NULL)
-	    == 1);
-	assert_true(value(&b, "tp_upstream_database_up", "service=dtp", NULL,
-	                NULL, NULL)
-	    == 1);
-	assert_true(value(&b, "tp_upstream_info", "service=dtp", NULL, NULL,
-	                NULL)
-	    == 1);
-	assert_true(value(&b, "tp_gateway_build_info", NULL, NULL, NULL, NULL)
-	    == 1);
-	assert_true(value(&b, "tp_http_connections_total", NULL, NULL, NULL,
-	                NULL)
+	/*
+	 * DTP answered, with text the gateway could serve (it passed the
+	 * strict parse above, with the gateway's own series); its families
+	 * are DTP's own.
+	 */
+	assert_true(
+	    value(&b, "tp_upstream_up", "service=dtp", NULL, NULL, NULL) == 1);
+	for (size_t i = 0; i < b.n_families; i++) {
+		const char *name = b.families[i].name;
+		if (strncmp(name, "tp_", 3) != 0
+		    && strncmp(name, "dtp_", 4) != 0) {
+			fail_msg("family %s on the DTP port", name);
+		}
+	}
+	assert_true(
+	    value(&b, "tp_gateway_build_info", NULL, NULL, NULL, NULL) == 1);
+	assert_true(
+	    value(&b, "tp_http_connections_total", NULL, NULL, NULL, NULL)
 	    > value(&a, "tp_http_connections_total", NULL, NULL, NULL, NULL));
 	/* This scrape's own call is the one in flight. */
-	assert_true(value(&b, "tp_http_requests_in_flight", NULL, NULL, NULL,
-	                NULL)
+	assert_true(
+	    value(&b, "tp_http_requests_in_flight", NULL, NULL, NULL, NULL)
 	    == 1);
-	pe_free(&a);
-	pe_free(&b);
+	shim_expo_free(&a);
+	shim_expo_free(&b);
 
 	scrape(&a, pilot_port, "");
 	routes_only(&a, "tp_http_requests_total", pilot_routes);
-	assert_true(value(&a, "tp_upstream_up", "service=taskpilot", NULL,
-	                NULL, NULL)
+	assert_true(
+	    value(&a, "tp_upstream_up", "service=taskpilot", NULL, NULL, NULL)
 	    == 1);
-	assert_true(value(&a, "tp_rpc_client_duration_seconds_count",
-	                "service=taskpilot", "method=CreateWebTask",
-	                "status=OK", NULL)
+	assert_true(
+	    value(&a, "tp_rpc_client_duration_seconds_count",
+	        "service=taskpilot", "method=CreateWebTask", "status=OK", NULL)
 	    >= 1);
-	assert_int_equal(pe_get(&a, &(double) { 0 },
-	                     "tp_rpc_client_duration_seconds_count",
-	                     "service=dtp", NULL),
+	assert_int_equal(
+	    shim_expo_get(&a, &(double) { 0 },
+	        "tp_rpc_client_duration_seconds_count", "service=dtp", NULL),
 	    0);
-	pe_free(&a);
+	shim_expo_free(&a);
 
 	/* A service that does not answer: 200 all the same, and up 0. */
 	scrape(&a, dead_dtp_port, "");
-	assert_true(value(&a, "tp_upstream_up", "service=dtp", NULL, NULL, NULL)
-	    == 0);
-	assert_null(pe_family_get(&a, "tp_upstream_database_up"));
-	assert_true(value(&a, "tp_rpc_client_duration_seconds_count",
-	                "service=dtp", "method=Health", "status=UNAVAILABLE",
-	                NULL)
+	assert_true(
+	    value(&a, "tp_upstream_up", "service=dtp", NULL, NULL, NULL) == 0);
+	assert_true(
+	    value(&a, "tp_rpc_client_duration_seconds_count", "service=dtp",
+	        "method=Metrics", "status=UNAVAILABLE", NULL)
 	    >= 1);
-	pe_free(&a);
+	for (size_t i = 0; i < a.n_families; i++) {
+		assert_int_equal(strncmp(a.families[i].name, "tp_", 3), 0);
+	}
+	shim_expo_free(&a);
 	scrape(&a, dead_pilot_port, "");
-	assert_true(value(&a, "tp_upstream_up", "service=taskpilot", NULL,
-	                NULL, NULL)
+	assert_true(
+	    value(&a, "tp_upstream_up", "service=taskpilot", NULL, NULL, NULL)
 	    == 0);
-	pe_free(&a);
+	shim_expo_free(&a);
 }
 
 int

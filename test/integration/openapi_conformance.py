@@ -14,7 +14,8 @@ documented request schemas, and the bad ones do not; that every documented
 path refuses other methods with 405 and the documented Allow list; that
 every GET answers HEAD alike without a body; and, at the end, that every
 documented status of every operation was seen, but for a short list that
-cannot be provoked from outside (it is printed).
+cannot be provoked from outside (it is printed). With --routes, the
+operations must also be exactly the rows of shim/route.c's route table.
 
 The gateways:
   open    the normal one, body limit 16 KiB (413)
@@ -844,9 +845,27 @@ def run(spec, c, sysm):
         c.checked += 1
 
 
+def check_route_table(spec, route_c):
+    """The operations of the document are the rows of shim/route.c's
+    route table, no more and no fewer."""
+    with open(route_c, encoding="utf-8") as f:
+        text = f.read()
+    rows = set(re.findall(
+        r'SHIM_ROUTE_\w+,\s*SHIM_SERVICE_\w+,\s*"(GET|POST|PUT|DELETE|PATCH)"'
+        r',\s*"(/[^"]*)"', text))
+    if len(rows) < 5:
+        fail("could not read the route table of %s" % route_c)
+    ops = {(m.upper(), tpl) for tpl, m in spec.ops}
+    if rows != ops:
+        fail("routes in %s but not in the document: %s; in the document "
+             "but not routed: %s" % (route_c, sorted(rows - ops),
+                                     sorted(ops - rows)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--spec", required=True)
+    ap.add_argument("--routes", help="shim/route.c, to compare its table")
     ap.add_argument("--bin-dir", default=os.environ.get("TP_BIN_DIR"))
     args = ap.parse_args()
     if not args.bin_dir:
@@ -856,6 +875,8 @@ def main():
     ok = False
     try:
         spec = Spec(args.spec)
+        if args.routes:
+            check_route_table(spec, args.routes)
         c = Checker(spec, tmp)
         sysm.up()
         run(spec, c, sysm)

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prom_expo.h"
+#include "shim/expo.h"
 #include "shim/http_status.h"
 #include "shim/metrics.h"
 
@@ -25,19 +25,19 @@
 
 /* render_parse renders svc's exposition and parses it strictly. */
 static void
-render_parse(pe_doc *doc, shim_metrics *m, shim_service svc, char **text)
+render_parse(shim_expo_doc *doc, shim_metrics *m, shim_service svc, char **text)
 {
 	shim_prom w;
 	size_t    len;
-	char      err[256];
+	tp_err    err;
 	char     *t;
 
 	shim_prom_init(&w);
 	shim_metrics_render(&w, m, svc);
 	t = shim_prom_take(&w, &len);
 	assert_int_equal(strlen(t), len);
-	if (!pe_parse(doc, t, len, err, sizeof(err))) {
-		fail_msg("exposition refused: %s\n%s", err, t);
+	if (shim_expo_parse(doc, t, len, &err) != TP_OK) {
+		fail_msg("exposition refused: %s\n%s", err.msg, t);
 	}
 	if (text != NULL) {
 		*text = t;
@@ -47,14 +47,14 @@ render_parse(pe_doc *doc, shim_metrics *m, shim_service svc, char **text)
 }
 
 static double
-get1(const pe_doc *doc, const char *name, const char *l1, const char *l2,
+get1(const shim_expo_doc *doc, const char *name, const char *l1, const char *l2,
     const char *l3)
 {
 	double v = -1;
-	int    n = pe_get(doc, &v, name, l1, l2, l3, NULL);
+	int    n = shim_expo_get(doc, &v, name, l1, l2, l3, NULL);
 	if (n != 1) {
-		fail_msg("%s{%s,%s,%s}: %d samples, want 1", name,
-		    l1 ? l1 : "", l2 ? l2 : "", l3 ? l3 : "", n);
+		fail_msg("%s{%s,%s,%s}: %d samples, want 1", name, l1 ? l1 : "",
+		    l2 ? l2 : "", l3 ? l3 : "", n);
 	}
 	return v;
 }
@@ -76,13 +76,15 @@ test_metrics_empty_has_every_family(void **state)
 		{ "tp_rpc_client_duration_seconds", "histogram" },
 	};
 	shim_metrics *m = shim_metrics_new(1700000000123LL);
-	pe_doc        doc;
+	shim_expo_doc doc;
 	(void) state;
 
 	render_parse(&doc, m, D, NULL);
-	assert_int_equal(doc.n_families, sizeof(families) / sizeof(families[0]));
+	assert_int_equal(
+	    doc.n_families, sizeof(families) / sizeof(families[0]));
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
-		const pe_family *f = pe_family_get(&doc, families[i].name);
+		const shim_expo_family *f
+		    = shim_expo_family_get(&doc, families[i].name);
 		if (f == NULL) {
 			fail_msg("no family %s", families[i].name);
 		}
@@ -90,19 +92,18 @@ test_metrics_empty_has_every_family(void **state)
 		assert_true(f->has_help);
 		assert_true(strlen(f->help) > 10);
 	}
-	assert_true(get1(&doc, "tp_gateway_start_time_seconds", NULL, NULL,
-	                NULL)
-	    == 1700000000.123);
 	assert_true(
-	    get1(&doc, "tp_gateway_build_info", "version=" TP_VERSION, NULL,
-	        NULL)
+	    get1(&doc, "tp_gateway_start_time_seconds", NULL, NULL, NULL)
+	    == 1700000000.123);
+	assert_true(get1(&doc, "tp_gateway_build_info", "version=" TP_VERSION,
+	                NULL, NULL)
 	    == 1);
-	assert_true(get1(&doc, "tp_http_requests_in_flight", NULL, NULL, NULL)
-	    == 0);
+	assert_true(
+	    get1(&doc, "tp_http_requests_in_flight", NULL, NULL, NULL) == 0);
 	/* No request yet: no series. */
 	assert_int_equal(
-	    pe_family_get(&doc, "tp_http_requests_total")->n_samples, 0);
-	pe_free(&doc);
+	    shim_expo_family_get(&doc, "tp_http_requests_total")->n_samples, 0);
+	shim_expo_free(&doc);
 	shim_metrics_free(m);
 }
 
@@ -110,25 +111,25 @@ static void
 test_metrics_requests_by_route_method_code(void **state)
 {
 	shim_metrics *m = shim_metrics_new(0);
-	pe_doc        doc;
+	shim_expo_doc doc;
 	(void) state;
 
-	shim_metrics_http_observe(m, D, shim_route_get(SHIM_ROUTE_GET_TASK),
-	    "GET", 200, 700);
-	shim_metrics_http_observe(m, D, shim_route_get(SHIM_ROUTE_GET_TASK),
-	    "GET", 200, 3000000);
-	shim_metrics_http_observe(m, D, shim_route_get(SHIM_ROUTE_GET_TASK),
-	    "GET", 404, 100);
-	shim_metrics_http_observe(m, D, shim_route_get(SHIM_ROUTE_GET_TASK),
-	    "HEAD", 200, 100);
+	shim_metrics_http_observe(
+	    m, D, shim_route_get(SHIM_ROUTE_GET_TASK), "GET", 200, 700);
+	shim_metrics_http_observe(
+	    m, D, shim_route_get(SHIM_ROUTE_GET_TASK), "GET", 200, 3000000);
+	shim_metrics_http_observe(
+	    m, D, shim_route_get(SHIM_ROUTE_GET_TASK), "GET", 404, 100);
+	shim_metrics_http_observe(
+	    m, D, shim_route_get(SHIM_ROUTE_GET_TASK), "HEAD", 200, 100);
 	/* Refused before a route: counted under no raw path. */
 	shim_metrics_http_observe(m, D, NULL, "GET", 404, 50);
 	shim_metrics_http_observe(m, D, NULL, "BREW", 404, 50);
-	shim_metrics_http_observe(m, D, shim_route_get(SHIM_ROUTE_GET_TASK),
-	    "DELETE", 405, 20000000);
+	shim_metrics_http_observe(
+	    m, D, shim_route_get(SHIM_ROUTE_GET_TASK), "DELETE", 405, 20000000);
 	/* The other listener's requests are not shown here. */
-	shim_metrics_http_observe(m, P,
-	    shim_route_get(SHIM_ROUTE_CREATE_WEB_TASK), "POST", 201, 10);
+	shim_metrics_http_observe(
+	    m, P, shim_route_get(SHIM_ROUTE_CREATE_WEB_TASK), "POST", 201, 10);
 
 	render_parse(&doc, m, D, NULL);
 	assert_true(get1(&doc, "tp_http_requests_total", "route=/tasks/{id}",
@@ -150,7 +151,7 @@ test_metrics_requests_by_route_method_code(void **state)
 	                "method=DELETE", "code=405")
 	    == 1);
 	assert_int_equal(
-	    pe_family_get(&doc, "tp_http_requests_total")->n_samples, 6);
+	    shim_expo_family_get(&doc, "tp_http_requests_total")->n_samples, 6);
 
 	/* 700 us and 3 s: the first lands in le=0.001, both by le=5. */
 	assert_true(get1(&doc, "tp_http_request_duration_seconds_bucket",
@@ -181,15 +182,15 @@ test_metrics_requests_by_route_method_code(void **state)
 	assert_true(get1(&doc, "tp_http_request_duration_seconds_bucket",
 	                "route=/tasks/{id}", "method=DELETE", "le=+Inf")
 	    == 1);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 
 	render_parse(&doc, m, P, NULL);
 	assert_true(get1(&doc, "tp_http_requests_total", "route=/api/tasks",
 	                "method=POST", "code=201")
 	    == 1);
 	assert_int_equal(
-	    pe_family_get(&doc, "tp_http_requests_total")->n_samples, 1);
-	pe_free(&doc);
+	    shim_expo_family_get(&doc, "tp_http_requests_total")->n_samples, 1);
+	shim_expo_free(&doc);
 	shim_metrics_free(m);
 }
 
@@ -197,7 +198,7 @@ static void
 test_metrics_rpc_by_service_method_status(void **state)
 {
 	shim_metrics *m = shim_metrics_new(0);
-	pe_doc        doc;
+	shim_expo_doc doc;
 	(void) state;
 
 	shim_metrics_rpc_observe(m, D, 3 /* GetTask */, TP_OK, 1200);
@@ -216,17 +217,17 @@ test_metrics_rpc_by_service_method_status(void **state)
 	assert_true(get1(&doc, "tp_rpc_client_duration_seconds_count",
 	                "service=dtp", "method=unknown", "status=UNAVAILABLE")
 	    == 1);
-	assert_int_equal(pe_get(&doc, &(double) { 0 },
+	assert_int_equal(shim_expo_get(&doc, &(double) { 0 },
 	                     "tp_rpc_client_duration_seconds_count",
 	                     "method=BindScheduler", NULL),
 	    0);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 	render_parse(&doc, m, P, NULL);
-	assert_true(get1(&doc, "tp_rpc_client_duration_seconds_count",
-	                "service=taskpilot", "method=BindScheduler",
-	                "status=OK")
+	assert_true(
+	    get1(&doc, "tp_rpc_client_duration_seconds_count",
+	        "service=taskpilot", "method=BindScheduler", "status=OK")
 	    == 1);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 	shim_metrics_free(m);
 }
 
@@ -234,7 +235,7 @@ static void
 test_metrics_gauges(void **state)
 {
 	shim_metrics *m = shim_metrics_new(0);
-	pe_doc        doc;
+	shim_expo_doc doc;
 	(void) state;
 
 	shim_metrics_in_flight_add(m, D, 1);
@@ -252,11 +253,11 @@ test_metrics_gauges(void **state)
 	    get1(&doc, "tp_http_connections_open", NULL, NULL, NULL) == 1);
 	assert_true(
 	    get1(&doc, "tp_http_connections_total", NULL, NULL, NULL) == 2);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 	render_parse(&doc, m, P, NULL);
 	assert_true(
 	    get1(&doc, "tp_http_connections_open", NULL, NULL, NULL) == 0);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 	shim_metrics_free(m);
 }
 
@@ -284,7 +285,7 @@ static void
 test_metrics_unknown_code_is_other(void **state)
 {
 	shim_metrics *m = shim_metrics_new(0);
-	pe_doc        doc;
+	shim_expo_doc doc;
 	(void) state;
 	shim_metrics_http_observe(
 	    m, D, shim_route_get(SHIM_ROUTE_LIST_TASKS), "GET", 418, 1);
@@ -292,7 +293,7 @@ test_metrics_unknown_code_is_other(void **state)
 	assert_true(get1(&doc, "tp_http_requests_total", "route=/tasks",
 	                "method=GET", "code=other")
 	    == 1);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 	shim_metrics_free(m);
 }
 
@@ -300,19 +301,20 @@ static void
 test_metrics_writer_escapes(void **state)
 {
 	shim_prom             w;
-	pe_doc                doc;
+	shim_expo_doc         doc;
 	char                 *text;
 	size_t                len;
-	char                  err[256];
-	const shim_prom_label l[] = { { "a", "q\"uote\\back\nline" },
-		{ "b", "" } };
-	static const double   bounds[] = { 0.5, 10, 1e6 };
-	const uint64_t        counts[] = { 1, 0, 2, 3 };
-	double                v        = 0;
+	tp_err                err;
+	const shim_prom_label l[]
+	    = { { "a", "q\"uote\\back\nline" }, { "b", "" } };
+	static const double bounds[] = { 0.5, 10, 1e6 };
+	const uint64_t      counts[] = { 1, 0, 2, 3 };
+	double              v        = 0;
 	(void) state;
 
 	shim_prom_init(&w);
-	shim_prom_family(&w, "x_total", "counter", "Help with \\ and\nnewline.");
+	shim_prom_family(
+	    &w, "x_total", "counter", "Help with \\ and\nnewline.");
 	shim_prom_sample_u64(&w, "x_total", l, 2, 18446744073709551615ULL);
 	shim_prom_family(&w, "y", "gauge", "Doubles.");
 	shim_prom_sample_double(&w, "y", l, 1, 0.1);
@@ -320,15 +322,17 @@ test_metrics_writer_escapes(void **state)
 	shim_prom_histogram(&w, "z_seconds", NULL, 0, bounds, counts, 3, 7.25);
 	text = shim_prom_take(&w, &len);
 	assert_null(w.text);
-	if (!pe_parse(&doc, text, len, err, sizeof(err))) {
-		fail_msg("%s\n%s", err, text);
+	if (shim_expo_parse(&doc, text, len, &err) != TP_OK) {
+		fail_msg("%s\n%s", err.msg, text);
 	}
 	assert_non_null(strstr(text,
 	    "x_total{a=\"q\\\"uote\\\\back\\nline\",b=\"\"} "
 	    "18446744073709551615\n"));
-	assert_non_null(strstr(text, "# HELP x_total Help with \\\\ and\\n"
-	                             "newline.\n"));
-	assert_non_null(strstr(text, "y{a=\"q\\\"uote\\\\back\\nline\"} 0.1\n"));
+	assert_non_null(strstr(text,
+	    "# HELP x_total Help with \\\\ and\\n"
+	    "newline.\n"));
+	assert_non_null(
+	    strstr(text, "y{a=\"q\\\"uote\\\\back\\nline\"} 0.1\n"));
 	/* Bounds as Prometheus's clients print them. */
 	assert_non_null(strstr(text, "z_seconds_bucket{le=\"0.5\"} 1\n"));
 	assert_non_null(strstr(text, "z_seconds_bucket{le=\"10\"} 1\n"));
@@ -336,10 +340,10 @@ test_metrics_writer_escapes(void **state)
 	assert_non_null(strstr(text, "z_seconds_bucket{le=\"+Inf\"} 6\n"));
 	assert_non_null(strstr(text, "z_seconds_sum 7.25\n"));
 	assert_non_null(strstr(text, "z_seconds_count 6\n"));
-	assert_int_equal(pe_get(&doc, &v, "x_total", "a=q\"uote\\back\nline",
-	                     "b=", NULL),
+	assert_int_equal(shim_expo_get(&doc, &v, "x_total",
+	                     "a=q\"uote\\back\nline", "b=", NULL),
 	    1);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 	free(text);
 	/* Empty: "" rather than NULL. */
 	shim_prom_init(&w);
@@ -351,7 +355,7 @@ test_metrics_writer_escapes(void **state)
 	shim_prom_fini(&w);
 }
 
-#define THREADS 4
+#define THREADS    4
 #define PER_THREAD 20000
 
 static void *
@@ -373,16 +377,17 @@ test_metrics_concurrent_counting_loses_nothing(void **state)
 {
 	shim_metrics *m = shim_metrics_new(0);
 	pthread_t     t[THREADS];
-	pe_doc        doc;
+	shim_expo_doc doc;
 	(void) state;
 
 	for (int i = 0; i < THREADS; i++) {
-		assert_int_equal(pthread_create(&t[i], NULL, observe_main, m), 0);
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, observe_main, m), 0);
 	}
 	/* Scrapes while counting: each must parse (cumulative, +Inf=count). */
 	for (int i = 0; i < 20; i++) {
 		render_parse(&doc, m, D, NULL);
-		pe_free(&doc);
+		shim_expo_free(&doc);
 	}
 	for (int i = 0; i < THREADS; i++) {
 		pthread_join(t[i], NULL);
@@ -399,7 +404,7 @@ test_metrics_concurrent_counting_loses_nothing(void **state)
 	    == THREADS * PER_THREAD);
 	assert_true(
 	    get1(&doc, "tp_http_requests_in_flight", NULL, NULL, NULL) == 0);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 	shim_metrics_free(m);
 }
 
@@ -414,7 +419,8 @@ main(void)
 		cmocka_unit_test(test_metrics_every_sent_status_has_a_series),
 		cmocka_unit_test(test_metrics_unknown_code_is_other),
 		cmocka_unit_test(test_metrics_writer_escapes),
-		cmocka_unit_test(test_metrics_concurrent_counting_loses_nothing),
+		cmocka_unit_test(
+		    test_metrics_concurrent_counting_loses_nothing),
 	};
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

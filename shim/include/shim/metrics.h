@@ -62,6 +62,12 @@ char *shim_prom_take(shim_prom *w, size_t *len);
 void shim_prom_family(
     shim_prom *w, const char *name, const char *type, const char *help);
 
+/*
+ * shim_prom_append writes len bytes of text as they are: lines the caller
+ * checked (whole lines, each ending in a newline).
+ */
+void shim_prom_append(shim_prom *w, const char *text, size_t len);
+
 /* shim_prom_sample_u64 and _double write one sample line. */
 void shim_prom_sample_u64(shim_prom *w, const char *name,
     const shim_prom_label *labels, size_t n_labels, uint64_t value);
@@ -103,8 +109,8 @@ void shim_metrics_http_observe(shim_metrics *m, shim_service svc,
  * request's call tag (its name comes from the service's envelope), code
  * its outcome, us its duration.
  */
-void shim_metrics_rpc_observe(shim_metrics *m, shim_service svc,
-    pb_size_t call, tp_status code, int64_t us);
+void shim_metrics_rpc_observe(shim_metrics *m, shim_service svc, pb_size_t call,
+    tp_status code, int64_t us);
 
 /* shim_metrics_in_flight_add moves svc's requests-waiting gauge by delta. */
 void shim_metrics_in_flight_add(shim_metrics *m, shim_service svc, int delta);

@@ -47,7 +47,7 @@ typedef struct shim_route {
 	int           success_http; /* 200, or 201 for creates */
 	bool          has_body;     /* the request body is a JSON object */
 	bool          is_public;    /* served without the bearer token */
-	bool          is_metrics;   /* answered in Prometheus text (metrics.h) */
+	bool          is_metrics; /* answered in Prometheus text (metrics.h) */
 } shim_route;
 
 /* A matched request: the route and the {id} of its path (0 when none). */

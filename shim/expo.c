@@ -1,8 +1,9 @@
 /*
- * prom_expo.c: the strict Prometheus text-format parser of the tests (see
- * prom_expo.h). Written for clarity over speed: documents are small.
+ * expo.c: the strict Prometheus text-format parser (see expo.h). Written
+ * for clarity over speed: the documents are a service's metrics, a few
+ * hundred lines; the duplicate check is quadratic in a family's samples.
  */
-#include "prom_expo.h"
+#include "shim/expo.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -11,12 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
+
 typedef struct parser {
-	pe_doc doc;
-	long   current; /* the family whose group is open, -1 when none */
-	int    line_no;
-	char  *err;
-	size_t err_size;
+	shim_expo_doc doc;
+	long          current; /* the family whose group is open, -1: none */
+	int           line_no;
+	tp_err       *err;
 } parser;
 
 static bool fail(parser *p, const char *fmt, ...)
@@ -31,8 +33,11 @@ fail(parser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (p->err != NULL && p->err_size > 0) {
-		snprintf(p->err, p->err_size, "line %d: %s", p->line_no, msg);
+	if (p->line_no > 0) {
+		(void) tp_err_set(p->err, TP_INVALID_ARGUMENT, "line %d: %s",
+		    p->line_no, msg);
+	} else {
+		(void) tp_err_set(p->err, TP_INVALID_ARGUMENT, "%s", msg);
 	}
 	return false;
 }
@@ -99,8 +104,8 @@ is_name_char(char c, bool colon_ok)
  * false when there is none or it is too long.
  */
 static bool
-read_name(parser *p, char *out, const char **s, const char *end,
-    bool colon_ok, const char *what)
+read_name(parser *p, char *out, const char **s, const char *end, bool colon_ok,
+    const char *what)
 {
 	const char *q = *s;
 	size_t      n;
@@ -112,7 +117,7 @@ read_name(parser *p, char *out, const char **s, const char *end,
 		q++;
 	}
 	n = (size_t) (q - *s);
-	if (n >= PE_NAME_MAX) {
+	if (n >= SHIM_EXPO_NAME_MAX) {
 		return fail(p, "%s too long", what);
 	}
 	memcpy(out, *s, n);
@@ -195,7 +200,7 @@ parse_float(double *out, const char *s, size_t n)
 	return true;
 }
 
-static pe_family *
+static shim_expo_family *
 family_find(parser *p, const char *name)
 {
 	for (size_t i = 0; i < p->doc.n_families; i++) {
@@ -206,17 +211,14 @@ family_find(parser *p, const char *name)
 	return NULL;
 }
 
-static pe_family *
+static shim_expo_family *
 family_add(parser *p, const char *name)
 {
-	pe_family *f;
+	shim_expo_family *f;
 
-	p->doc.families = realloc(p->doc.families,
+	p->doc.families = tp_xrealloc(p->doc.families,
 	    (p->doc.n_families + 1) * sizeof(*p->doc.families));
-	if (p->doc.families == NULL) {
-		abort();
-	}
-	f = &p->doc.families[p->doc.n_families];
+	f               = &p->doc.families[p->doc.n_families];
 	memset(f, 0, sizeof(*f));
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	snprintf(f->type, sizeof(f->type), "untyped");
@@ -229,10 +231,10 @@ family_add(parser *p, const char *name)
  * family_for_meta returns the family a HELP or TYPE line of name is about:
  * a new one, or the open one while it has no samples yet.
  */
-static pe_family *
+static shim_expo_family *
 family_for_meta(parser *p, const char *name, const char *what)
 {
-	pe_family *f = family_find(p, name);
+	shim_expo_family *f = family_find(p, name);
 
 	if (f == NULL) {
 		return family_add(p, name);
@@ -260,7 +262,7 @@ ends_with(const char *s, const char *suffix)
  * histogram's or summary's _bucket/_sum/_count).
  */
 static bool
-belongs(const pe_family *f, const char *name)
+belongs(const shim_expo_family *f, const char *name)
 {
 	size_t n = strlen(f->name);
 
@@ -285,9 +287,9 @@ belongs(const pe_family *f, const char *name)
 static bool
 parse_help(parser *p, const char *s, const char *end)
 {
-	char       name[PE_NAME_MAX];
-	pe_family *f;
-	size_t     n = 0;
+	char              name[SHIM_EXPO_NAME_MAX];
+	shim_expo_family *f;
+	size_t            n = 0;
 
 	if (!read_name(p, name, &s, end, true, "metric name after HELP")) {
 		return false;
@@ -328,10 +330,10 @@ parse_type(parser *p, const char *s, const char *end)
 {
 	static const char *const types[]
 	    = { "counter", "gauge", "histogram", "summary", "untyped" };
-	char       name[PE_NAME_MAX];
-	pe_family *f;
-	size_t     n;
-	bool       known = false;
+	char              name[SHIM_EXPO_NAME_MAX];
+	shim_expo_family *f;
+	size_t            n;
+	bool              known = false;
 
 	if (!read_name(p, name, &s, end, true, "metric name after TYPE")) {
 		return false;
@@ -360,19 +362,19 @@ parse_type(parser *p, const char *s, const char *end)
 }
 
 static bool
-parse_labels(parser *p, pe_sample *smp, const char **sp, const char *end)
+parse_labels(parser *p, shim_expo_sample *smp, const char **sp, const char *end)
 {
 	const char *s = *sp + 1; /* past '{' */
 
 	for (;;) {
-		pe_label *l;
-		size_t    n = 0;
-		s           = skip_blanks(s, end);
+		shim_expo_label *l;
+		size_t           n = 0;
+		s                  = skip_blanks(s, end);
 		if (s < end && *s == '}') {
 			s++;
 			break;
 		}
-		if (smp->n_labels == PE_LABELS_MAX) {
+		if (smp->n_labels == SHIM_EXPO_LABELS_MAX) {
 			return fail(p, "too many labels");
 		}
 		l = &smp->labels[smp->n_labels];
@@ -393,8 +395,8 @@ parse_labels(parser *p, pe_sample *smp, const char **sp, const char *end)
 		}
 		s = skip_blanks(s + 1, end);
 		if (s >= end || *s != '"') {
-			return fail(p, "expected a quoted value for label %s",
-			    l->name);
+			return fail(
+			    p, "expected a quoted value for label %s", l->name);
 		}
 		for (s++;; s++) {
 			char c;
@@ -411,8 +413,8 @@ parse_labels(parser *p, pe_sample *smp, const char **sp, const char *end)
 				if (s + 1 >= end
 				    || (s[1] != '\\' && s[1] != '"'
 				        && s[1] != 'n')) {
-					return fail(p,
-					    "bad escape in label %s", l->name);
+					return fail(p, "bad escape in label %s",
+					    l->name);
 				}
 				c = s[1] == 'n' ? '\n' : s[1];
 				s++;
@@ -442,9 +444,9 @@ parse_labels(parser *p, pe_sample *smp, const char **sp, const char *end)
 static bool
 parse_sample(parser *p, const char *s, const char *end)
 {
-	pe_sample   smp;
-	pe_family  *f = NULL;
-	const char *v;
+	shim_expo_sample  smp;
+	shim_expo_family *f = NULL;
+	const char       *v;
 
 	memset(&smp, 0, sizeof(smp));
 	if (!read_name(p, smp.name, &s, end, true, "metric name")) {
@@ -496,20 +498,18 @@ parse_sample(parser *p, const char *s, const char *end)
 	}
 	if (strcmp(f->type, "histogram") == 0
 	    && strcmp(f->name, smp.name) == 0) {
-		return fail(p, "histogram %s: a sample must be _bucket, _sum "
-		               "or _count",
+		return fail(p,
+		    "histogram %s: a sample must be _bucket, _sum "
+		    "or _count",
 		    f->name);
 	}
-	f->samples = realloc(f->samples, (f->n_samples + 1) * sizeof(smp));
-	if (f->samples == NULL) {
-		abort();
-	}
+	f->samples = tp_xrealloc(f->samples, (f->n_samples + 1) * sizeof(smp));
 	f->samples[f->n_samples++] = smp;
 	return true;
 }
 
 static const char *
-label_value(const pe_sample *s, const char *name)
+label_value(const shim_expo_sample *s, const char *name)
 {
 	for (int i = 0; i < s->n_labels; i++) {
 		if (strcmp(s->labels[i].name, name) == 0) {
@@ -521,7 +521,8 @@ label_value(const pe_sample *s, const char *name)
 
 /* same_labels compares label sets, ignoring the label named skip. */
 static bool
-same_labels(const pe_sample *a, const pe_sample *b, const char *skip)
+same_labels(
+    const shim_expo_sample *a, const shim_expo_sample *b, const char *skip)
 {
 	int na = 0, nb = 0;
 
@@ -545,20 +546,20 @@ same_labels(const pe_sample *a, const pe_sample *b, const char *skip)
 }
 
 static bool
-check_histogram(parser *p, const pe_family *f)
+check_histogram(parser *p, const shim_expo_family *f)
 {
-	char bucket[PE_NAME_MAX + 8], sum[PE_NAME_MAX + 8],
-	    count[PE_NAME_MAX + 8];
+	char bucket[SHIM_EXPO_NAME_MAX + 8], sum[SHIM_EXPO_NAME_MAX + 8],
+	    count[SHIM_EXPO_NAME_MAX + 8];
 
 	snprintf(bucket, sizeof(bucket), "%s_bucket", f->name);
 	snprintf(sum, sizeof(sum), "%s_sum", f->name);
 	snprintf(count, sizeof(count), "%s_count", f->name);
 	for (size_t i = 0; i < f->n_samples; i++) {
-		const pe_sample *s = &f->samples[i];
-		double           last_le = -INFINITY, last_v = 0;
-		int              n_buckets = 0, n_sum = 0, n_count = 0;
-		double           count_v = 0;
-		bool             seen_before = false;
+		const shim_expo_sample *s       = &f->samples[i];
+		double                  last_le = -INFINITY, last_v = 0;
+		int                     n_buckets = 0, n_sum = 0, n_count = 0;
+		double                  count_v     = 0;
+		bool                    seen_before = false;
 
 		/* Each series (labels without le) is checked once. */
 		for (size_t j = 0; j < i && !seen_before; j++) {
@@ -568,9 +569,9 @@ check_histogram(parser *p, const pe_family *f)
 			continue;
 		}
 		for (size_t j = i; j < f->n_samples; j++) {
-			const pe_sample *t = &f->samples[j];
-			const char      *le;
-			double           le_v;
+			const shim_expo_sample *t = &f->samples[j];
+			const char             *le;
+			double                  le_v;
 			if (!same_labels(s, t, "le")) {
 				continue;
 			}
@@ -579,8 +580,9 @@ check_histogram(parser *p, const pe_family *f)
 				if (le == NULL
 				    || !parse_float(&le_v, le, strlen(le))
 				    || isnan(le_v)) {
-					return fail(p, "%s: bucket without a "
-					               "numeric le",
+					return fail(p,
+					    "%s: bucket without a "
+					    "numeric le",
 					    f->name);
 				}
 				if (n_buckets > 0 && le_v <= last_le) {
@@ -588,8 +590,9 @@ check_histogram(parser *p, const pe_family *f)
 					    f->name, le);
 				}
 				if (!(t->value >= last_v)) {
-					return fail(p, "%s: bucket le=%s is "
-					               "not cumulative",
+					return fail(p,
+					    "%s: bucket le=%s is "
+					    "not cumulative",
 					    f->name, le);
 				}
 				last_le = le_v;
@@ -608,17 +611,19 @@ check_histogram(parser *p, const pe_family *f)
 			}
 		}
 		if (n_buckets == 0 || !isinf(last_le) || last_le < 0) {
-			return fail(p, "%s: buckets do not end with le=\"+Inf\"",
-			    f->name);
+			return fail(p,
+			    "%s: buckets do not end with le=\"+Inf\"", f->name);
 		}
 		if (n_sum != 1 || n_count != 1) {
-			return fail(p, "%s: a series needs one _sum and one "
-			               "_count",
+			return fail(p,
+			    "%s: a series needs one _sum and one "
+			    "_count",
 			    f->name);
 		}
 		if (count_v != last_v) {
-			return fail(p, "%s: _count %g differs from the +Inf "
-			               "bucket %g",
+			return fail(p,
+			    "%s: _count %g differs from the +Inf "
+			    "bucket %g",
 			    f->name, count_v, last_v);
 		}
 	}
@@ -626,13 +631,13 @@ check_histogram(parser *p, const pe_family *f)
 }
 
 static bool
-check_family(parser *p, const pe_family *f)
+check_family(parser *p, const shim_expo_family *f)
 {
 	for (size_t i = 0; i < f->n_samples; i++) {
 		for (size_t j = i + 1; j < f->n_samples; j++) {
 			if (strcmp(f->samples[i].name, f->samples[j].name) == 0
-			    && same_labels(&f->samples[i], &f->samples[j],
-			        NULL)) {
+			    && same_labels(
+			        &f->samples[i], &f->samples[j], NULL)) {
 				return fail(p, "series %s given twice",
 				    f->samples[i].name);
 			}
@@ -656,9 +661,8 @@ check_family(parser *p, const pe_family *f)
 	return true;
 }
 
-bool
-pe_parse(pe_doc *out, const char *text, size_t len, char *err,
-    size_t err_size)
+tp_status
+shim_expo_parse(shim_expo_doc *out, const char *text, size_t len, tp_err *err)
 {
 	parser      p;
 	const char *s   = text;
@@ -666,9 +670,8 @@ pe_parse(pe_doc *out, const char *text, size_t len, char *err,
 	bool        ok  = true;
 
 	memset(&p, 0, sizeof(p));
-	p.current  = -1;
-	p.err      = err;
-	p.err_size = err_size;
+	p.current = -1;
+	p.err     = err;
 	if (!utf8_ok((const unsigned char *) text, len)) {
 		ok = fail(&p, "the text is not UTF-8");
 	}
@@ -676,7 +679,8 @@ pe_parse(pe_doc *out, const char *text, size_t len, char *err,
 		const char *nl = memchr(s, '\n', (size_t) (end - s));
 		p.line_no++;
 		if (nl == NULL) {
-			ok = fail(&p, "the last line does not end in a newline");
+			ok = fail(
+			    &p, "the last line does not end in a newline");
 			break;
 		}
 		if (memchr(s, '\r', (size_t) (nl - s)) != NULL) {
@@ -699,14 +703,15 @@ pe_parse(pe_doc *out, const char *text, size_t len, char *err,
 		ok = check_family(&p, &p.doc.families[i]);
 	}
 	if (!ok) {
-		pe_free(&p.doc);
+		shim_expo_free(&p.doc);
+		return TP_INVALID_ARGUMENT;
 	}
 	*out = p.doc;
-	return ok;
+	return TP_OK;
 }
 
 void
-pe_free(pe_doc *doc)
+shim_expo_free(shim_expo_doc *doc)
 {
 	for (size_t i = 0; i < doc->n_families; i++) {
 		free(doc->families[i].samples);
@@ -716,8 +721,8 @@ pe_free(pe_doc *doc)
 	doc->n_families = 0;
 }
 
-const pe_family *
-pe_family_get(const pe_doc *doc, const char *name)
+const shim_expo_family *
+shim_expo_family_get(const shim_expo_doc *doc, const char *name)
 {
 	for (size_t i = 0; i < doc->n_families; i++) {
 		if (strcmp(doc->families[i].name, name) == 0) {
@@ -728,21 +733,22 @@ pe_family_get(const pe_doc *doc, const char *name)
 }
 
 int
-pe_get(const pe_doc *doc, double *out, const char *name, ...)
+shim_expo_get(const shim_expo_doc *doc, double *out, const char *name, ...)
 {
 	int found = 0;
 
 	for (size_t i = 0; i < doc->n_families; i++) {
-		const pe_family *f = &doc->families[i];
+		const shim_expo_family *f = &doc->families[i];
 		for (size_t j = 0; j < f->n_samples; j++) {
-			const pe_sample *s     = &f->samples[j];
-			bool             match = strcmp(s->name, name) == 0;
-			va_list          ap;
-			const char      *kv;
+			const shim_expo_sample *s = &f->samples[j];
+			bool        match         = strcmp(s->name, name) == 0;
+			va_list     ap;
+			const char *kv;
 			va_start(ap, name);
-			while (match && (kv = va_arg(ap, const char *)) != NULL) {
+			while (
+			    match && (kv = va_arg(ap, const char *)) != NULL) {
 				const char *eq = strchr(kv, '=');
-				char        key[PE_NAME_MAX];
+				char        key[SHIM_EXPO_NAME_MAX];
 				const char *v;
 				snprintf(key, sizeof(key), "%.*s",
 				    (int) (eq - kv), kv);

@@ -1,7 +1,8 @@
 /*
- * prom_expo_test.c: the tests' strict Prometheus text parser
- * (test/unit/prom_expo.c) must accept good documents and refuse each kind
- * of bad one, or the metrics tests that rely on it prove nothing.
+ * expo_test.c: the strict Prometheus text parser (shim/expo.c) must accept
+ * good documents and refuse each kind of bad one: the gateway relies on it
+ * to keep a service's bad metrics out of a scrape, and the metrics tests to
+ * check the gateway's own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,20 +13,20 @@
 #include <math.h>
 #include <string.h>
 
-#include "prom_expo.h"
+#include "shim/expo.h"
 
-#define HIST_OK                                                    \
-	"# HELP h_seconds Latency.\n"                              \
-	"# TYPE h_seconds histogram\n"                             \
-	"h_seconds_bucket{route=\"/a/{id}\",le=\"0.5\"} 1\n"       \
-	"h_seconds_bucket{route=\"/a/{id}\",le=\"1\"} 3\n"         \
-	"h_seconds_bucket{route=\"/a/{id}\",le=\"+Inf\"} 4\n"      \
-	"h_seconds_sum{route=\"/a/{id}\"} 2.75\n"                  \
-	"h_seconds_count{route=\"/a/{id}\"} 4\n"                   \
-	"h_seconds_bucket{route=\"/b\",le=\"0.5\"} 0\n"            \
-	"h_seconds_bucket{route=\"/b\",le=\"1\"} 0\n"              \
-	"h_seconds_bucket{route=\"/b\",le=\"+Inf\"} 0\n"           \
-	"h_seconds_sum{route=\"/b\"} 0\n"                          \
+#define HIST_OK                                               \
+	"# HELP h_seconds Latency.\n"                         \
+	"# TYPE h_seconds histogram\n"                        \
+	"h_seconds_bucket{route=\"/a/{id}\",le=\"0.5\"} 1\n"  \
+	"h_seconds_bucket{route=\"/a/{id}\",le=\"1\"} 3\n"    \
+	"h_seconds_bucket{route=\"/a/{id}\",le=\"+Inf\"} 4\n" \
+	"h_seconds_sum{route=\"/a/{id}\"} 2.75\n"             \
+	"h_seconds_count{route=\"/a/{id}\"} 4\n"              \
+	"h_seconds_bucket{route=\"/b\",le=\"0.5\"} 0\n"       \
+	"h_seconds_bucket{route=\"/b\",le=\"1\"} 0\n"         \
+	"h_seconds_bucket{route=\"/b\",le=\"+Inf\"} 0\n"      \
+	"h_seconds_sum{route=\"/b\"} 0\n"                     \
 	"h_seconds_count{route=\"/b\"} 0\n"
 
 static const char *const good[] = {
@@ -93,88 +94,94 @@ static const struct {
 };
 
 static void
-test_prom_expo_accepts_good_documents(void **state)
+test_expo_accepts_good_documents(void **state)
 {
 	(void) state;
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		pe_doc doc;
-		char   err[256] = "";
-		if (!pe_parse(&doc, good[i], strlen(good[i]), err,
-		        sizeof(err))) {
-			fail_msg("good[%zu] refused: %s", i, err);
+		shim_expo_doc doc;
+		tp_err        err;
+		if (shim_expo_parse(&doc, good[i], strlen(good[i]), &err)
+		    != TP_OK) {
+			fail_msg("good[%zu] refused: %s", i, err.msg);
 		}
-		pe_free(&doc);
+		shim_expo_free(&doc);
 	}
 }
 
 static void
-test_prom_expo_refuses_bad_documents(void **state)
+test_expo_refuses_bad_documents(void **state)
 {
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		pe_doc doc;
-		char   err[256] = "";
-		if (pe_parse(&doc, bad[i].text, strlen(bad[i].text), err,
-		        sizeof(err))) {
-			pe_free(&doc);
+		shim_expo_doc doc = { (shim_expo_family *) &doc, 77 };
+		tp_err        err;
+		if (shim_expo_parse(
+		        &doc, bad[i].text, strlen(bad[i].text), &err)
+		    != TP_INVALID_ARGUMENT) {
 			fail_msg("bad[%zu] accepted: %s", i, bad[i].text);
 		}
-		assert_null(doc.families);
-		if (strstr(err, bad[i].msg) == NULL) {
-			fail_msg("bad[%zu]: error \"%s\" lacks \"%s\"", i, err,
-			    bad[i].msg);
+		/* Written only on success. */
+		assert_int_equal(doc.n_families, 77);
+		assert_int_equal(err.code, TP_INVALID_ARGUMENT);
+		if (strstr(err.msg, bad[i].msg) == NULL) {
+			fail_msg("bad[%zu]: error \"%s\" lacks \"%s\"", i,
+			    err.msg, bad[i].msg);
 		}
 	}
 }
 
 static void
-test_prom_expo_values_and_lookups(void **state)
+test_expo_values_and_lookups(void **state)
 {
-	pe_doc           doc;
-	char             err[256];
-	double           v = 0;
-	const pe_family *f;
+	shim_expo_doc           doc;
+	tp_err                  err;
+	double                  v = 0;
+	const shim_expo_family *f;
 	(void) state;
 
-	assert_true(pe_parse(&doc, good[3], strlen(good[3]), err, sizeof(err)));
-	f = pe_family_get(&doc, "e");
+	assert_int_equal(
+	    shim_expo_parse(&doc, good[3], strlen(good[3]), &err), TP_OK);
+	f = shim_expo_family_get(&doc, "e");
 	assert_non_null(f);
 	assert_string_equal(f->help, "Escapes: \\ and \n.");
 	assert_string_equal(f->type, "gauge");
 	assert_int_equal(f->n_samples, 1);
 	assert_string_equal(f->samples[0].labels[0].value, "q\"b\\n\n");
 	assert_string_equal(f->samples[0].labels[1].value, "\xc3\xa9");
-	pe_free(&doc);
+	shim_expo_free(&doc);
 
-	assert_true(pe_parse(&doc, HIST_OK, strlen(HIST_OK), err, sizeof(err)));
-	assert_int_equal(pe_get(&doc, &v, "h_seconds_bucket", "route=/a/{id}",
-	                     "le=1", NULL),
+	assert_int_equal(
+	    shim_expo_parse(&doc, HIST_OK, strlen(HIST_OK), &err), TP_OK);
+	assert_int_equal(shim_expo_get(&doc, &v, "h_seconds_bucket",
+	                     "route=/a/{id}", "le=1", NULL),
 	    1);
 	assert_true(v == 3);
 	assert_int_equal(
-	    pe_get(&doc, &v, "h_seconds_sum", "route=/a/{id}", NULL), 1);
+	    shim_expo_get(&doc, &v, "h_seconds_sum", "route=/a/{id}", NULL), 1);
 	assert_true(v == 2.75);
-	assert_int_equal(pe_get(&doc, &v, "h_seconds_count", NULL), 2);
-	assert_int_equal(pe_get(&doc, &v, "nope", NULL), 0);
-	assert_null(pe_family_get(&doc, "nope"));
-	assert_string_equal(pe_family_get(&doc, "h_seconds")->type, "histogram");
-	pe_free(&doc);
+	assert_int_equal(shim_expo_get(&doc, &v, "h_seconds_count", NULL), 2);
+	assert_int_equal(shim_expo_get(&doc, &v, "nope", NULL), 0);
+	assert_null(shim_expo_family_get(&doc, "nope"));
+	assert_string_equal(
+	    shim_expo_family_get(&doc, "h_seconds")->type, "histogram");
+	shim_expo_free(&doc);
 
-	assert_true(pe_parse(&doc, good[2], strlen(good[2]), err, sizeof(err)));
-	assert_int_equal(pe_get(&doc, &v, "g", "k=v", NULL), 1);
+	assert_int_equal(
+	    shim_expo_parse(&doc, good[2], strlen(good[2]), &err), TP_OK);
+	assert_int_equal(shim_expo_get(&doc, &v, "g", "k=v", NULL), 1);
 	assert_true(isnan(v));
-	assert_int_equal(pe_get(&doc, &v, "g", "k=w", NULL), 1);
+	assert_int_equal(shim_expo_get(&doc, &v, "g", "k=w", NULL), 1);
 	assert_true(isinf(v) && v > 0);
-	pe_free(&doc);
+	shim_expo_free(&doc);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prom_expo_accepts_good_documents),
-		cmocka_unit_test(test_prom_expo_refuses_bad_documents),
-		cmocka_unit_test(test_prom_expo_values_and_lookups),
+		cmocka_unit_test(test_expo_accepts_good_documents),
+		cmocka_unit_test(test_expo_refuses_bad_documents),
+		cmocka_unit_test(test_expo_values_and_lookups),
 	};
-	return cmocka_run_group_tests_name("prom_expo", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("expo", tests, NULL, NULL);
 }
