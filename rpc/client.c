@@ -37,8 +37,13 @@
 #define RPC_DEFAULT_MAX_ATTEMPTS    3
 #define RPC_DEFAULT_BACKOFF_BASE_MS 20
 #define RPC_DEFAULT_BACKOFF_MAX_MS  500
-/* How long an attempt waits for a first connection before UNAVAILABLE. */
+/*
+ * How long an attempt waits for a connection before UNAVAILABLE; longer
+ * when a URL is TLS, whose connection takes two more round trips and the
+ * handshake's CPU.
+ */
 #define RPC_PEER_WAIT_MS     250
+#define RPC_TLS_PEER_WAIT_MS 1000
 #define RPC_RECONNECT_MIN_MS 10
 #define RPC_RECONNECT_MAX_MS 500
 
@@ -476,14 +481,16 @@ timer_cb(void *arg)
 
 /*
  * start_attempt sends the request once more. When no peer is connected it
- * waits for one only briefly (RPC_PEER_WAIT_MS): the send then times out and
- * the attempt fails UNAVAILABLE, not DEADLINE_EXCEEDED.
+ * waits for one only briefly (RPC_PEER_WAIT_MS, RPC_TLS_PEER_WAIT_MS): the
+ * send then times out and the attempt fails UNAVAILABLE, not
+ * DEADLINE_EXCEEDED.
  */
 static void
 start_attempt(rpc_call *k)
 {
 	nng_msg *msg = NULL;
 	int64_t  left;
+	int64_t  peer_wait;
 	int      rv;
 
 	left = remaining_ms(k);
@@ -500,8 +507,10 @@ start_attempt(rpc_call *k)
 	if (left < 1) {
 		left = 1;
 	}
-	if (atomic_load(&k->c->pipes) == 0 && left > RPC_PEER_WAIT_MS) {
-		left = RPC_PEER_WAIT_MS;
+	peer_wait
+	    = k->c->n_tls_dialers > 0 ? RPC_TLS_PEER_WAIT_MS : RPC_PEER_WAIT_MS;
+	if (atomic_load(&k->c->pipes) == 0 && left > peer_wait) {
+		left = peer_wait;
 	}
 	if ((rv = nng_msg_alloc(&msg, k->len)) != 0) {
 		tp_log_error(RPC_COMPONENT, "out of memory bytes=%zu", k->len);
@@ -559,9 +568,11 @@ dial(rpc_client *c, const char *url, const rpc_tls_opts *tls_opts, tp_err *err)
 		goto out;
 	}
 	if (is_tls) {
-		c->tls_dialers                     = tp_xrealloc(c->tls_dialers,
-		                        (c->n_tls_dialers + 1) * sizeof(nng_dialer));
-		c->tls_dialers[c->n_tls_dialers++] = d;
+		size_t n = c->n_tls_dialers + 1;
+
+		c->tls_dialers = tp_xrealloc(c->tls_dialers, n * sizeof(d));
+		c->tls_dialers[n - 1] = d;
+		c->n_tls_dialers      = n;
 	}
 
 out:
