@@ -226,7 +226,7 @@ group_teardown(void **state)
 		char   sql[256];
 		tp_err err = { 0 };
 		snprintf(sql, sizeof(sql),
-		    "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", dbs[i]);
+		    "DROP DATABASE IF EXISTS \"%.63s\" WITH (FORCE)", dbs[i]);
 		if (db_exec_simple(admin, sql, &err) != TP_OK) {
 			fprintf(
 			    stderr, "could not drop %s: %s\n", dbs[i], err.msg);
