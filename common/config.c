@@ -105,6 +105,7 @@ print_help(const tp_cfg_spec *spec)
 	for (size_t i = 0; i < spec->n_opts; i++) {
 		const tp_cfg_opt *o = &spec->opts[i];
 		char              name[96];
+		bool              has_env, has_def;
 		if (o->type == TP_CFG_SECRET) {
 			snprintf(name, sizeof(name), "(env only)");
 		} else if (o->type == TP_CFG_BOOL) {
@@ -118,15 +119,21 @@ print_help(const tp_cfg_spec *spec)
 			printf(" (%lld..%lld)", o->min, o->max);
 		}
 		printf("\n");
-		if (o->env != NULL || o->env2 != NULL) {
-			printf("  %-28s env %s%s%s", "", o->env != NULL ? o->env : "",
+		/* A second line: "env X[, then Y][; default D]" or "default D". */
+		has_env = o->env != NULL || o->env2 != NULL;
+		has_def = o->def != NULL && o->type != TP_CFG_SECRET;
+		if (!has_env && !has_def) {
+			continue;
+		}
+		printf("  %-28s ", "");
+		if (has_env) {
+			printf("env %s%s%s", o->env != NULL ? o->env : "",
 			    o->env2 != NULL ? ", then " : "",
 			    o->env2 != NULL ? o->env2 : "");
-		} else {
-			printf("  %-28s", "");
 		}
-		if (o->def != NULL && o->type != TP_CFG_SECRET) {
-			printf("; default %s", *o->def ? o->def : "\"\"");
+		if (has_def) {
+			printf("%sdefault %s", has_env ? "; " : "",
+			    *o->def ? o->def : "\"\"");
 		}
 		printf("\n");
 	}

@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# deps.sh: install the Debian 12 packages that building, testing and running
-# TaskPilot need, and only those that are missing. Non-interactive; uses sudo
-# when not run as root. Safe to run again: it does nothing when all are there.
+# deps.sh: install the Debian 12 packages that building, testing, running
+# and benchmarking TaskPilot need, and only those that are missing.
+# Non-interactive; uses sudo when not run as root. Safe to run again: it
+# says nothing and does nothing when all are there.
 set -euo pipefail
 
 packages=(
+	# the build: compiler, CMake, nanopb's generator and its protoc
 	build-essential cmake pkg-config
-	libnng-dev nanopb libnanopb-dev protobuf-compiler python3-protobuf
-	libpq-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
-	postgresql curl jq
+	nanopb libnanopb-dev protobuf-compiler python3-protobuf
+	# the libraries
+	libnng-dev libpq-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
+	# PostgreSQL 15 (server, psql, pgbench for bench/run.sh's floors)
+	postgresql
+	# the run command and the tests: curl and jq (run_test.sh, bench),
+	# openssl (the TLS test's certificates), /usr/bin/python3 with yaml
+	# and jsonschema (integration.openapi)
+	curl jq openssl python3 python3-yaml python3-jsonschema
+	# the fuzz pass of scripts/test.sh: clang and its libFuzzer runtime
+	clang libclang-rt-14-dev
+	# ss, for bench/run.sh
+	iproute2
 )
 
 missing=()
@@ -32,7 +44,6 @@ if [[ "$(id -u)" -ne 0 ]]; then
 fi
 
 echo "deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	--no-install-recommends -o Dpkg::Options::=--force-confdef \

@@ -22,25 +22,35 @@
 #include "rpc/client.h"
 #include "tpctl_int.h"
 
-typedef struct config {
-	const char *url;
-	const char *pilot_url;
-	long long   timeout_ms;
-	bool        json;
-} config;
+typedef tpctl_config config;
 
 static const tp_cfg_opt cfg_opts[] = {
 	{ "url", "TPCTL_DTP_URL", NULL, TP_CFG_STR, "tcp://127.0.0.1:9090", 0,
-	    0, offsetof(config, url), "DTP RPC URLs, comma-separated" },
+	    0, offsetof(config, url),
+	    "DTP RPC URLs, comma-separated (several nodes)" },
 	{ "pilot-url", "TPCTL_PILOT_URL", NULL, TP_CFG_STR,
 	    "tcp://127.0.0.1:9091", 0, 0, offsetof(config, pilot_url),
-	    "TaskPilot RPC URL" },
+	    "TaskPilot RPC URLs, comma-separated" },
 	{ "timeout", "TPCTL_TIMEOUT_MS", NULL, TP_CFG_INT, "5000", 1, 600000,
 	    offsetof(config, timeout_ms),
 	    "deadline of a call in ms, retries included" },
 	{ "json", NULL, NULL, TP_CFG_BOOL, "false", 0, 0,
 	    offsetof(config, json),
 	    "print the JSON the gateway gives instead of text" },
+	/* TLS, as rpc/README.md ("Flags for the binaries") names them. */
+	{ "tls-ca", "TP_TLS_CA", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(config, tls_ca),
+	    "tls+tcp:// URLs: PEM CA the servers' certificates must verify "
+	    "against" },
+	{ "tls-cert", "TP_TLS_CERT", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(config, tls_cert),
+	    "PEM client certificate, for servers that require one" },
+	{ "tls-key", "TP_TLS_KEY", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(config, tls_key), "PEM private key of --tls-cert" },
+	{ "tls-server-name", "TP_TLS_SERVER_NAME", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(config, tls_server_name),
+	    "name the servers' certificates must hold (default: each URL's "
+	    "host)" },
 };
 
 static const char summary[]
@@ -58,6 +68,8 @@ static const char summary[]
       "                          list scheduler tasks (S: PENDING, RUNNING,\n"
       "                          SUCCEEDED, FAILED, CANCELLED)\n"
       "  dtp health              check a DTP node\n"
+      "  dtp metrics             print a DTP node's metrics (Prometheus\n"
+      "                          text, as they come, also with --json)\n"
       "  pilot create TYPE PAYLOAD [--title T]\n"
       "                          create a web task (PAYLOAD \"-\": stdin)\n"
       "  pilot get ID            show a web task\n"
@@ -67,12 +79,22 @@ static const char summary[]
       "  pilot bind ID           hand a web task to DTP for execution\n"
       "  pilot execution ID      show the DTP task of a web task\n"
       "  pilot cancel ID         cancel the execution of a web task\n"
+      "  pilot watch ID          follow the execution of a web task until\n"
+      "                          it is final, printing each change with\n"
+      "                          the time it was seen; waits up to\n"
+      "                          --timeout for an unbound task to be\n"
+      "                          bound, and for an answer while calls\n"
+      "                          fail UNAVAILABLE; --json: the changes go\n"
+      "                          to stderr, the final task to stdout\n"
       "  pilot health            check TaskPilot\n"
+      "  pilot metrics           print TaskPilot's metrics\n"
       "\n"
       "Flags may come before or after the command; \"--\" ends the flags.\n"
       "Exit status: 0 on success, 1 when the call fails (the status and its\n"
       "reason on stderr, e.g. \"tpctl: NOT_FOUND: task 9 not found\"), 2 on\n"
-      "bad usage. health exits 1 when the node cannot reach its database.";
+      "bad usage. health exits 1 when the node cannot reach its database;\n"
+      "watch exits 0 when the execution SUCCEEDED, 1 when it ended FAILED\n"
+      "or CANCELLED.";
 
 static const tp_cfg_spec cfg_spec = {
 	.prog       = "tpctl",
@@ -212,6 +234,63 @@ read_payload(char **buf, const char *arg)
 	return *buf;
 }
 
+/* nonempty: s, or NULL when it is empty (an empty variable is not set). */
+static const char *
+nonempty(const char *s)
+{
+	return s != NULL && *s != '\0' ? s : NULL;
+}
+
+int
+tpctl_client_open(rpc_client **out, const tpctl_config *cfg,
+    const proto_envelope *env, const char *urls)
+{
+	rpc_client_opts opts
+	    = { .env = env, .timeout_ms = (int) cfg->timeout_ms };
+	rpc_tls_opts tls = { .ca_file = nonempty(cfg->tls_ca),
+		.cert_file            = nonempty(cfg->tls_cert),
+		.key_file             = nonempty(cfg->tls_key),
+		.server_name          = nonempty(cfg->tls_server_name) };
+	tp_err       err = { 0 };
+
+	/*
+	 * TLS options only when a file is given, so that a tls+tcp:// URL
+	 * without them fails with the client's "needs TLS options".
+	 */
+	if (tls.ca_file != NULL || tls.cert_file != NULL
+	    || tls.key_file != NULL) {
+		opts.tls = &tls;
+	}
+	if (rpc_client_open(out, urls, &opts, &err) != TP_OK) {
+		fprintf(stderr, "tpctl: cannot use URL \"%s\": %s\n", urls,
+		    err.msg);
+		return TPCTL_EXIT_USAGE;
+	}
+	return -1;
+}
+
+tp_status
+tpctl_call(rpc_client *c, const tpctl_config *cfg, void *req, void *rep,
+    bool idempotent, tp_err *err)
+{
+	rpc_call_opts copts
+	    = { .timeout_ms = (int) cfg->timeout_ms, .idempotent = idempotent };
+
+	return rpc_client_call(c, req, rep, &copts, err);
+}
+
+int
+tpctl_report(tp_status rc, const tp_err *err)
+{
+	if (err != NULL && err->msg[0] != '\0') {
+		fprintf(
+		    stderr, "tpctl: %s: %s\n", tp_status_name(rc), err->msg);
+	} else {
+		fprintf(stderr, "tpctl: %s\n", tp_status_name(rc));
+	}
+	return TPCTL_EXIT_FAIL;
+}
+
 /*
  * call opens a client on urls, sends req and waits for rep. Returns -1 on
  * OK (rep then holds the reply, released by the caller), else an exit code
@@ -221,30 +300,18 @@ static int
 call(const config *cfg, const proto_envelope *env, const char *urls, void *req,
     void *rep, bool idempotent)
 {
-	rpc_client     *c = NULL;
-	rpc_client_opts opts
-	    = { .env = env, .timeout_ms = (int) cfg->timeout_ms };
-	rpc_call_opts copts
-	    = { .timeout_ms = (int) cfg->timeout_ms, .idempotent = idempotent };
-	tp_err    err = { 0 };
-	tp_status rc;
+	rpc_client *c   = NULL;
+	tp_err      err = { 0 };
+	tp_status   rc;
+	int         ec;
 
-	rc = rpc_client_open(&c, urls, &opts, &err);
-	if (rc != TP_OK) {
-		fprintf(stderr, "tpctl: cannot use URL \"%s\": %s\n", urls,
-		    err.msg);
-		return TPCTL_EXIT_USAGE;
+	if ((ec = tpctl_client_open(&c, cfg, env, urls)) >= 0) {
+		return ec;
 	}
-	rc = rpc_client_call(c, req, rep, &copts, &err);
+	rc = tpctl_call(c, cfg, req, rep, idempotent, &err);
 	rpc_client_free(c);
 	if (rc != TP_OK) {
-		if (err.msg[0] != '\0') {
-			fprintf(stderr, "tpctl: %s: %s\n", tp_status_name(rc),
-			    err.msg);
-		} else {
-			fprintf(stderr, "tpctl: %s\n", tp_status_name(rc));
-		}
-		return TPCTL_EXIT_FAIL;
+		return tpctl_report(rc, &err);
 	}
 	return -1;
 }
@@ -436,6 +503,9 @@ dtp_command(const config *cfg, const char *cmd, const args *in)
 	} else if (strcmp(cmd, "health") == 0) {
 		req.which_call = dtp_v1_Request_health_tag;
 		rc             = parse_sub(&none, in, NULL, 0, 0, 0);
+	} else if (strcmp(cmd, "metrics") == 0) {
+		req.which_call = dtp_v1_Request_metrics_tag;
+		rc             = parse_sub(&none, in, NULL, 0, 0, 0);
 	} else {
 		rc = usage("unknown command \"dtp %s\"", cmd);
 	}
@@ -514,8 +584,16 @@ pilot_command(const config *cfg, const char *cmd, const args *in)
 	char            *buf        = NULL;
 	bool             idempotent = true;
 	args             none       = { 0, NULL };
+	int64_t          id         = 0;
 	int              rc;
 
+	if (strcmp(cmd, "watch") == 0) {
+		/* Many calls on one client: tpctl_watch.c. */
+		if ((rc = id_request(&id, in)) >= 0) {
+			return rc;
+		}
+		return tpctl_watch(cfg, id);
+	}
 	if (strcmp(cmd, "create") == 0) {
 		req.which_call = pilot_v1_Request_create_web_task_tag;
 		rc = pilot_create_request(&req.call.create_web_task, &buf, in);
@@ -542,6 +620,9 @@ pilot_command(const config *cfg, const char *cmd, const args *in)
 		rc = pilot_list_request(&req.call.list_web_tasks, in);
 	} else if (strcmp(cmd, "health") == 0) {
 		req.which_call = pilot_v1_Request_health_tag;
+		rc             = parse_sub(&none, in, NULL, 0, 0, 0);
+	} else if (strcmp(cmd, "metrics") == 0) {
+		req.which_call = pilot_v1_Request_metrics_tag;
 		rc             = parse_sub(&none, in, NULL, 0, 0, 0);
 	} else {
 		rc = usage("unknown command \"pilot %s\"", cmd);

@@ -1,11 +1,13 @@
 /*
  * tpctl_print.c: how tpctl shows a reply: a short human form (a summary line,
  * then one "name: value" line per field that is set), or with --json the
- * gateway's own JSON mapping (proto/json.h), compact, on one line.
+ * gateway's own JSON mapping (proto/json.h), compact, on one line. Metrics
+ * are Prometheus text, printed as they come.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/clock.h"
 #include "proto/json.h"
@@ -141,6 +143,30 @@ print_health(bool json, const tp_v1_HealthReply *h)
 	return 0;
 }
 
+/*
+ * print_metrics prints a Metrics reply's Prometheus text as it came, ending
+ * with a newline. It is text already, so --json does not change it.
+ */
+static int
+print_metrics(const tp_v1_MetricsReply *m)
+{
+	size_t len = m->text != NULL ? strlen(m->text) : 0;
+
+	if (len > 0) {
+		fputs(m->text, stdout);
+		if (m->text[len - 1] != '\n') {
+			putchar('\n');
+		}
+	}
+	return 0;
+}
+
+void
+tpctl_print_task_json(const dtp_v1_Task *t)
+{
+	(void) print_json(proto_json_task_new(t)); /* always 0 */
+}
+
 /* Replies: one printer per service, by the reply's result tag. */
 
 int
@@ -171,6 +197,8 @@ tpctl_print_dtp_reply(const dtp_v1_Reply *rep, bool json)
 		return 0;
 	case dtp_v1_Reply_health_tag:
 		return print_health(json, &rep->result.health);
+	case dtp_v1_Reply_metrics_tag:
+		return print_metrics(&rep->result.metrics);
 	default:
 		fprintf(stderr, "tpctl: INTERNAL: reply without a result\n");
 		return TPCTL_EXIT_FAIL;
@@ -222,6 +250,8 @@ tpctl_print_pilot_reply(const pilot_v1_Reply *rep, bool json)
 	}
 	case pilot_v1_Reply_health_tag:
 		return print_health(json, &rep->result.health);
+	case pilot_v1_Reply_metrics_tag:
+		return print_metrics(&rep->result.metrics);
 	default:
 		fprintf(stderr, "tpctl: INTERNAL: reply without a result\n");
 		return TPCTL_EXIT_FAIL;

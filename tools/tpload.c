@@ -46,8 +46,8 @@ typedef enum op_kind {
 	OP_COUNT,
 } op_kind;
 
-static const char *const op_names[OP_COUNT] = {
-	"create", "get", "cancel", "bind", "e2e"};
+static const char *const op_names[OP_COUNT]
+    = { "create", "get", "cancel", "bind", "e2e" };
 
 typedef struct config {
 	const char *target;
@@ -71,60 +71,61 @@ typedef struct config {
 } config;
 
 static const tp_cfg_opt opts[] = {
-	{"target", "TPLOAD_TARGET", NULL, TP_CFG_STR, "dtp", 0, 0,
+	{ "target", "TPLOAD_TARGET", NULL, TP_CFG_STR, "dtp", 0, 0,
 	    offsetof(config, target),
-	    "dtp or pilot (RPC), or rest (the gateway over HTTP)"},
-	{"url", "TPLOAD_URL", NULL, TP_CFG_STR, NULL, 0, 0,
+	    "dtp or pilot (RPC), or rest (the gateway over HTTP)" },
+	{ "url", "TPLOAD_URL", NULL, TP_CFG_STR, NULL, 0, 0,
 	    offsetof(config, url),
 	    "DTP RPC URL(s), comma-separated, or the gateway's DTP "
-	    "http://host:port (default per target)"},
-	{"pilot-url", "TPLOAD_PILOT_URL", NULL, TP_CFG_STR, NULL, 0, 0,
+	    "http://host:port (default per target)" },
+	{ "pilot-url", "TPLOAD_PILOT_URL", NULL, TP_CFG_STR, NULL, 0, 0,
 	    offsetof(config, pilot_url),
-	    "TaskPilot RPC URL, or the gateway's TaskPilot http://host:port"},
-	{"op", "TPLOAD_OP", NULL, TP_CFG_STR, "create", 0, 0,
-	    offsetof(config, op), "create, get, cancel, bind or e2e"},
-	{"mix", "TPLOAD_MIX", NULL, TP_CFG_STR, NULL, 0, 0,
+	    "TaskPilot RPC URL, or the gateway's TaskPilot http://host:port" },
+	{ "op", "TPLOAD_OP", NULL, TP_CFG_STR, "create", 0, 0,
+	    offsetof(config, op), "create, get, cancel, bind or e2e" },
+	{ "mix", "TPLOAD_MIX", NULL, TP_CFG_STR, NULL, 0, 0,
 	    offsetof(config, mix),
-	    "weighted mix instead of --op, e.g. create=70,get=30"},
-	{"concurrency", "TPLOAD_CONCURRENCY", NULL, TP_CFG_INT, "16", 1, 4096,
-	    offsetof(config, concurrency), "operations in flight at most"},
-	{"rate", "TPLOAD_RATE", NULL, TP_CFG_INT, "0", 0, 10000000,
+	    "weighted mix instead of --op, e.g. create=70,get=30" },
+	{ "concurrency", "TPLOAD_CONCURRENCY", NULL, TP_CFG_INT, "16", 1, 4096,
+	    offsetof(config, concurrency), "operations in flight at most" },
+	{ "rate", "TPLOAD_RATE", NULL, TP_CFG_INT, "0", 0, 10000000,
 	    offsetof(config, rate),
-	    "open loop: operations per second (0: closed loop)"},
-	{"duration", "TPLOAD_DURATION", NULL, TP_CFG_INT, "10", 0, 86400,
+	    "open loop: operations per second (0: closed loop)" },
+	{ "duration", "TPLOAD_DURATION", NULL, TP_CFG_INT, "10", 0, 86400,
 	    offsetof(config, duration_s),
-	    "seconds to measure, after the warm-up (0: use --requests)"},
-	{"requests", "TPLOAD_REQUESTS", NULL, TP_CFG_INT, "0", 0, 1000000000,
+	    "seconds to measure, after the warm-up (0: use --requests)" },
+	{ "requests", "TPLOAD_REQUESTS", NULL, TP_CFG_INT, "0", 0, 1000000000,
 	    offsetof(config, requests),
-	    "operations to measure (0: use --duration)"},
-	{"warmup", "TPLOAD_WARMUP", NULL, TP_CFG_INT, "1", 0, 3600,
-	    offsetof(config, warmup_s), "seconds of warm-up, not counted"},
-	{"timeout-ms", "TPLOAD_TIMEOUT_MS", NULL, TP_CFG_INT, "5000", 1,
-	    600000, offsetof(config, timeout_ms), "per-operation timeout"},
-	{"payload-bytes", "TPLOAD_PAYLOAD_BYTES", NULL, TP_CFG_INT, "32", 0,
+	    "operations to measure (0: use --duration)" },
+	{ "warmup", "TPLOAD_WARMUP", NULL, TP_CFG_INT, "1", 0, 3600,
+	    offsetof(config, warmup_s), "seconds of warm-up, not counted" },
+	{ "timeout-ms", "TPLOAD_TIMEOUT_MS", NULL, TP_CFG_INT, "5000", 1,
+	    600000, offsetof(config, timeout_ms), "per-operation timeout" },
+	{ "payload-bytes", "TPLOAD_PAYLOAD_BYTES", NULL, TP_CFG_INT, "32", 0,
 	    262144, offsetof(config, payload_bytes),
-	    "size of each created task's payload"},
-	{"type", "TPLOAD_TYPE", NULL, TP_CFG_STR, "demo", 0, 0,
-	    offsetof(config, type), "task type to create"},
-	{"json", "TPLOAD_JSON", NULL, TP_CFG_STR, NULL, 0, 0,
+	    "size of each created task's payload" },
+	{ "type", "TPLOAD_TYPE", NULL, TP_CFG_STR, "demo", 0, 0,
+	    offsetof(config, type), "task type to create" },
+	{ "json", "TPLOAD_JSON", NULL, TP_CFG_STR, NULL, 0, 0,
 	    offsetof(config, json_out),
-	    "also write the summary as JSON to this file (- for stdout)"},
-	{"e2e-wait-ms", "TPLOAD_E2E_WAIT_MS", NULL, TP_CFG_INT, "30000", 1,
+	    "also write the summary as JSON to this file (- for stdout)" },
+	{ "e2e-wait-ms", "TPLOAD_E2E_WAIT_MS", NULL, TP_CFG_INT, "30000", 1,
 	    3600000, offsetof(config, e2e_wait_ms),
-	    "e2e: how long to wait for a created task to succeed"},
-	{"ids", "TPLOAD_IDS", NULL, TP_CFG_STR, NULL, 0, 0,
+	    "e2e: how long to wait for a created task to succeed" },
+	{ "ids", "TPLOAD_IDS", NULL, TP_CFG_STR, NULL, 0, 0,
 	    offsetof(config, ids),
-	    "get: task ids to read while this run has created none, N or "
-	    "LO-HI (picked uniformly)"},
-	{"record", "TPLOAD_RECORD", NULL, TP_CFG_STR, NULL, 0, 0,
+	    "get: task ids to read, N or LO-HI (picked uniformly), until "
+	    "this run has created tasks; without it, a get with nothing to "
+	    "read creates its task first" },
+	{ "record", "TPLOAD_RECORD", NULL, TP_CFG_STR, NULL, 0, 0,
 	    offsetof(config, record),
 	    "create and e2e: write one line per measured task, \"ID "
 	    "INTENDED_UNIX_US\" (its intended start, wall clock), to this "
-	    "file"},
-	{"run-delay-ms", "TPLOAD_RUN_DELAY_MS", NULL, TP_CFG_INT, "0", 0,
+	    "file" },
+	{ "run-delay-ms", "TPLOAD_RUN_DELAY_MS", NULL, TP_CFG_INT, "0", 0,
 	    86400000LL * 365, offsetof(config, run_delay_ms),
 	    "create: make each task due this long after its creation "
-	    "(runAt; 0: at once)"},
+	    "(runAt; 0: at once)" },
 };
 
 static const tp_cfg_spec spec = {
@@ -143,8 +144,8 @@ static const tp_cfg_spec spec = {
 #define N_CODES (TP_STATUS_MAX + 1)
 
 typedef struct stats {
-	tp_hist  lat_us;        /* operation latency */
-	tp_hist  start_us;      /* e2e: create -> RUNNING (server clock) */
+	tp_hist  lat_us;   /* operation latency */
+	tp_hist  start_us; /* e2e: create -> RUNNING (server clock) */
 	uint64_t errors[N_CODES];
 	uint64_t ok;
 } stats;
@@ -159,22 +160,24 @@ typedef struct shared {
 	int           rest_port;
 	int           rest_pilot_port;
 	char         *payload;
-	int64_t       t0_us;        /* start of the run (monotonic) */
-	int64_t       measure_us;   /* start of measurement */
-	int64_t       end_us;       /* end of measurement (duration mode) */
-	atomic_llong  next_op;      /* open loop: next operation's index */
-	atomic_llong  measured;     /* operations counted so far */
+	int64_t       t0_us;      /* start of the run (monotonic) */
+	int64_t       measure_us; /* start of measurement */
+	int64_t       end_us;     /* end of measurement (duration mode) */
+	atomic_llong  next_op;    /* open loop: next operation's index */
+	atomic_llong  measured;   /* operations counted so far */
 	atomic_bool   stop;
-	int64_t       ids_lo;       /* --ids: fallback range for get (0: none) */
+	atomic_int    running;   /* worker threads not yet finished */
+	long long     unstarted; /* open loop: due in the window, never run */
+	int64_t       ids_lo;    /* --ids: fallback range for get (0: none) */
 	int64_t       ids_hi;
-	FILE         *record;       /* --record, or NULL (stdio locks it) */
-	int64_t       unix0_us;     /* wall clock at t0_us, for --record */
+	FILE         *record;   /* --record, or NULL (stdio locks it) */
+	int64_t       unix0_us; /* wall clock at t0_us, for --record */
 	/* Ids created, for get and cancel to use (ring, guarded by mu). */
 	pthread_mutex_t mu;
-	int64_t         ids[4096];  // guarded by mu
-	size_t          n_ids;      // guarded by mu
-	stats           total;      // guarded by mu
-	stats           window;     // guarded by mu: since the last progress line
+	int64_t         ids[4096]; // guarded by mu
+	size_t          n_ids;     // guarded by mu
+	stats           total;     // guarded by mu
+	stats           window; // guarded by mu: since the last progress line
 } shared;
 
 typedef struct worker {
@@ -184,7 +187,7 @@ typedef struct worker {
 	int       fd;       /* REST: keep-alive connection to the DTP port */
 	int       pilot_fd; /* REST: keep-alive connection to the pilot port */
 	unsigned  seed;
-	stats     local;    /* flushed into sh->total and sh->window */
+	stats     local; /* flushed into sh->total and sh->window */
 	int64_t   last_flush_us;
 } worker;
 
@@ -229,8 +232,10 @@ pick_id(shared *sh, unsigned *seed)
 	pthread_mutex_unlock(&sh->mu);
 	if (id == 0 && sh->ids_lo > 0) {
 		/* Two draws: rand_r gives only 31 bits. */
-		uint64_t r = ((uint64_t) rand_r(seed) << 31) ^ (uint64_t) rand_r(seed);
-		id = sh->ids_lo + (int64_t) (r % (uint64_t) (sh->ids_hi - sh->ids_lo + 1));
+		uint64_t r
+		    = ((uint64_t) rand_r(seed) << 31) ^ (uint64_t) rand_r(seed);
+		id = sh->ids_lo
+		    + (int64_t) (r % (uint64_t) (sh->ids_hi - sh->ids_lo + 1));
 	}
 	return id;
 }
@@ -241,7 +246,7 @@ static int
 http_connect(const char *host, int port)
 {
 	struct sockaddr_in sa;
-	int                fd = socket(AF_INET, SOCK_STREAM, 0);
+	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
 	int                one = 1;
 	if (fd < 0) {
 		return -1;
@@ -249,8 +254,8 @@ http_connect(const char *host, int port)
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port   = htons((uint16_t) port);
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
-	    connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1
+	    || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -279,31 +284,34 @@ http_call(int *fd, const char *host, int port, const char *method,
 	size_t         blen = body != NULL ? strlen(body) : 0;
 	char          *buf  = NULL;
 	size_t         cap = 0, len = 0;
-	int            status = 0;
+	int            status  = 0;
 	size_t         hdr_end = 0, content_len = 0;
 	bool           must_close = false;
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	int            n;
 
 	*out_body = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		bool reused = *fd >= 0;
+		bool reused    = *fd >= 0;
 		bool timed_out = false;
 		if (*fd < 0) {
 			*fd = http_connect(host, port);
 			if (*fd < 0) {
 				return 0;
 			}
-			setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			setsockopt(
+			    *fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		}
 		n = snprintf(req, sizeof(req),
 		    "%s %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: "
 		    "application/json\r\nContent-Length: %zu\r\n\r\n",
 		    method, path, host, port, blen);
 		if (send(*fd, req, (size_t) n,
-		        MSG_NOSIGNAL | (blen ? MSG_MORE : 0)) != n ||
-		    (blen > 0 &&
-		        send(*fd, body, blen, MSG_NOSIGNAL) != (ssize_t) blen)) {
+		        MSG_NOSIGNAL | (blen ? MSG_MORE : 0))
+		        != n
+		    || (blen > 0
+		        && send(*fd, body, blen, MSG_NOSIGNAL)
+		            != (ssize_t) blen)) {
 			close(*fd);
 			*fd = -1;
 			if (reused) {
@@ -324,7 +332,8 @@ http_call(int *fd, const char *host, int port, const char *method,
 			if (r < 0 && errno == EINTR) {
 				continue;
 			}
-			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (r < 0
+			    && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 				timed_out = true;
 			}
 			if (r <= 0) {
@@ -341,7 +350,7 @@ http_call(int *fd, const char *host, int port, const char *method,
 				}
 				hdr_end = (size_t) (e - buf) + 4;
 				status  = atoi(buf + 9);
-				cl      = strcasestr(buf, "\r\ncontent-length:");
+				cl = strcasestr(buf, "\r\ncontent-length:");
 				content_len = cl != NULL && cl < e
 				    ? (size_t) strtoul(cl + 17, NULL, 10)
 				    : 0;
@@ -357,7 +366,8 @@ http_call(int *fd, const char *host, int port, const char *method,
 			*fd    = -1;
 			status = timed_out ? HTTP_TIMEOUT : 0;
 			if (len == 0 && reused && !timed_out) {
-				continue; /* closed before answering: once more */
+				continue; /* closed before answering: once more
+				           */
 			}
 			break;
 		}
@@ -390,7 +400,8 @@ rest_status(int http, const char *body)
 	j = body != NULL ? json_loads(body, 0, NULL) : NULL;
 	if (j != NULL && json_is_integer(json_object_get(j, "code"))) {
 		long long c = json_integer_value(json_object_get(j, "code"));
-		code = c >= 0 && c <= TP_STATUS_MAX ? (tp_status) c : TP_UNKNOWN;
+		code
+		    = c >= 0 && c <= TP_STATUS_MAX ? (tp_status) c : TP_UNKNOWN;
 	} else {
 		code = TP_UNKNOWN;
 	}
@@ -417,12 +428,11 @@ body_int(const char *body, const char *key, const char *outer)
 /* --- RPC operations ----------------------------------------------------- */
 
 static tp_status
-rpc_create(shared *sh, int64_t run_delay_ms, int64_t *id,
-    tp_err *err)
+rpc_create(shared *sh, int64_t run_delay_ms, int64_t *id, tp_err *err)
 {
 	dtp_v1_Request req;
 	dtp_v1_Reply   rep;
-	rpc_call_opts  co = {.timeout_ms = (int) sh->cfg->timeout_ms};
+	rpc_call_opts  co = { .timeout_ms = (int) sh->cfg->timeout_ms };
 	tp_status      rc;
 
 	memset(&req, 0, sizeof(req));
@@ -433,7 +443,8 @@ rpc_create(shared *sh, int64_t run_delay_ms, int64_t *id,
 	req.call.create_task.payload = sh->payload;
 	if (run_delay_ms > 0) {
 		req.call.create_task.has_run_at_ms = true;
-		req.call.create_task.run_at_ms = tp_clock_unix_ms() + run_delay_ms;
+		req.call.create_task.run_at_ms
+		    = tp_clock_unix_ms() + run_delay_ms;
 	}
 	rc = rpc_client_call(sh->dtp, &req, &rep, &co, err);
 	if (rc == TP_OK) {
@@ -449,9 +460,9 @@ rpc_task(shared *sh, pb_size_t call, int64_t id, dtp_v1_Task *out, tp_err *err)
 {
 	dtp_v1_Request req;
 	dtp_v1_Reply   rep;
-	rpc_call_opts  co = {.timeout_ms = (int) sh->cfg->timeout_ms,
-	     .idempotent = true};
-	tp_status      rc;
+	rpc_call_opts  co
+	    = { .timeout_ms = (int) sh->cfg->timeout_ms, .idempotent = true };
+	tp_status rc;
 
 	memset(&req, 0, sizeof(req));
 	memset(&rep, 0, sizeof(rep));
@@ -481,7 +492,7 @@ rpc_bind(shared *sh, tp_err *err)
 {
 	pilot_v1_Request req;
 	pilot_v1_Reply   rep;
-	rpc_call_opts    co = {.timeout_ms = (int) sh->cfg->timeout_ms};
+	rpc_call_opts    co = { .timeout_ms = (int) sh->cfg->timeout_ms };
 	tp_status        rc;
 	int64_t          web_id;
 
@@ -499,9 +510,9 @@ rpc_bind(shared *sh, tp_err *err)
 	pb_release(pilot_v1_Reply_fields, &rep);
 	memset(&req, 0, sizeof(req));
 	memset(&rep, 0, sizeof(rep));
-	req.which_call                 = pilot_v1_Request_bind_scheduler_tag;
-	req.call.bind_scheduler.id     = web_id;
-	co.idempotent                  = true; /* the bind key makes it safe */
+	req.which_call             = pilot_v1_Request_bind_scheduler_tag;
+	req.call.bind_scheduler.id = web_id;
+	co.idempotent              = true; /* the bind key makes it safe */
 	rc = rpc_client_call(sh->pilot, &req, &rep, &co, err);
 	if (rc == TP_OK) {
 		pb_release(pilot_v1_Reply_fields, &rep);
@@ -561,8 +572,9 @@ rest_task(worker *w, const char *method, int64_t id, const char *suffix,
 		*status       = dtp_v1_TaskStatus_TASK_STATUS_UNSPECIFIED;
 		if (s != NULL && strcmp(s, "SUCCEEDED") == 0) {
 			*status = dtp_v1_TaskStatus_TASK_STATUS_SUCCEEDED;
-		} else if (s != NULL && (strcmp(s, "FAILED") == 0 ||
-		               strcmp(s, "CANCELLED") == 0)) {
+		} else if (s != NULL
+		    && (strcmp(s, "FAILED") == 0
+		        || strcmp(s, "CANCELLED") == 0)) {
 			*status = dtp_v1_TaskStatus_TASK_STATUS_FAILED;
 		}
 		json_decref(j);
@@ -609,9 +621,9 @@ rest_bind(worker *w)
 static bool
 is_final(dtp_v1_TaskStatus s)
 {
-	return s == dtp_v1_TaskStatus_TASK_STATUS_SUCCEEDED ||
-	    s == dtp_v1_TaskStatus_TASK_STATUS_FAILED ||
-	    s == dtp_v1_TaskStatus_TASK_STATUS_CANCELLED;
+	return s == dtp_v1_TaskStatus_TASK_STATUS_SUCCEEDED
+	    || s == dtp_v1_TaskStatus_TASK_STATUS_FAILED
+	    || s == dtp_v1_TaskStatus_TASK_STATUS_CANCELLED;
 }
 
 /*
@@ -627,8 +639,8 @@ run_op(worker *w, op_kind op, int64_t *prep_end_us, int64_t *start_lag_us,
 {
 	shared   *sh = w->sh;
 	tp_err    err;
-	int64_t   id = 0;
-	tp_status rc = TP_OK;
+	int64_t   id       = 0;
+	tp_status rc       = TP_OK;
 	int64_t   delay_ms = sh->cfg->run_delay_ms;
 
 	*start_lag_us = -1;
@@ -645,7 +657,15 @@ run_op(worker *w, op_kind op, int64_t *prep_end_us, int64_t *start_lag_us,
 	case OP_GET:
 		id = pick_id(sh, &w->seed);
 		if (id == 0) {
-			return TP_FAILED_PRECONDITION;
+			/* Nothing to read yet (a mix's first operations): the
+			 * task to read is made first, as a cancel's is. */
+			rc = sh->rest ? rest_create(w, delay_ms, &id)
+			              : rpc_create(sh, delay_ms, &id, &err);
+			if (rc != TP_OK) {
+				return rc;
+			}
+			remember_id(sh, id);
+			*prep_end_us = tp_clock_mono_us();
 		}
 		return sh->rest
 		    ? rest_task(w, "GET", id, "", NULL)
@@ -658,14 +678,15 @@ run_op(worker *w, op_kind op, int64_t *prep_end_us, int64_t *start_lag_us,
 			return rc;
 		}
 		*prep_end_us = tp_clock_mono_us();
-		return sh->rest
-		    ? rest_task(w, "PUT", id, "/cancel", NULL)
-		    : rpc_task(sh, dtp_v1_Request_cancel_task_tag, id, NULL, &err);
+		return sh->rest ? rest_task(w, "PUT", id, "/cancel", NULL)
+		                : rpc_task(sh, dtp_v1_Request_cancel_task_tag,
+		                    id, NULL, &err);
 	}
 	case OP_BIND:
 		return sh->rest ? rest_bind(w) : rpc_bind(sh, &err);
 	case OP_E2E: {
-		int64_t deadline = tp_clock_mono_us() + sh->cfg->e2e_wait_ms * 1000;
+		int64_t deadline
+		    = tp_clock_mono_us() + sh->cfg->e2e_wait_ms * 1000;
 		rc = sh->rest ? rest_create(w, delay_ms, &id)
 		              : rpc_create(sh, delay_ms, &id, &err);
 		if (rc != TP_OK) {
@@ -674,15 +695,20 @@ run_op(worker *w, op_kind op, int64_t *prep_end_us, int64_t *start_lag_us,
 		*id_out = id;
 		for (;;) {
 			dtp_v1_Task       t;
-			dtp_v1_TaskStatus st = dtp_v1_TaskStatus_TASK_STATUS_UNSPECIFIED;
+			dtp_v1_TaskStatus st
+			    = dtp_v1_TaskStatus_TASK_STATUS_UNSPECIFIED;
 			if (sh->rest) {
 				rc = rest_task(w, "GET", id, "", &st);
 			} else {
-				rc = rpc_task(sh, dtp_v1_Request_get_task_tag, id, &t, &err);
+				rc = rpc_task(sh, dtp_v1_Request_get_task_tag,
+				    id, &t, &err);
 				if (rc == TP_OK) {
 					st = t.status;
 					if (t.started_at_ms > 0) {
-						*start_lag_us = (t.started_at_ms - t.created_at_ms) * 1000;
+						*start_lag_us
+						    = (t.started_at_ms
+						          - t.created_at_ms)
+						    * 1000;
 					}
 				}
 			}
@@ -690,7 +716,8 @@ run_op(worker *w, op_kind op, int64_t *prep_end_us, int64_t *start_lag_us,
 				return rc;
 			}
 			if (is_final(st)) {
-				return st == dtp_v1_TaskStatus_TASK_STATUS_SUCCEEDED
+				return st
+				        == dtp_v1_TaskStatus_TASK_STATUS_SUCCEEDED
 				    ? TP_OK
 				    : TP_ABORTED;
 			}
@@ -721,26 +748,28 @@ flush_local(worker *w, int64_t now_us)
 static void *
 worker_main(void *arg)
 {
-	worker *w  = arg;
-	shared *sh = w->sh;
+	worker   *w     = arg;
+	shared   *sh    = w->sh;
 	long long n_req = sh->cfg->requests;
 
 	while (!atomic_load(&sh->stop)) {
 		int64_t   intended = 0, t0, t1, lag, prep_end = 0, id;
-		op_kind   op       = sh->mix[(unsigned) rand_r(&w->seed) % 100];
+		op_kind   op = sh->mix[(unsigned) rand_r(&w->seed) % 100];
 		tp_status rc;
 		bool      counted;
 
 		if (sh->cfg->rate > 0) {
 			/* Open loop: operation i is due at t0 + i / rate. */
 			long long i = atomic_fetch_add(&sh->next_op, 1);
-			intended    = sh->t0_us + (int64_t) ((double) i * 1e6 /
-			                                  (double) sh->cfg->rate);
+			intended    = sh->t0_us
+			    + (int64_t) ((double) i * 1e6
+			        / (double) sh->cfg->rate);
 			t0 = tp_clock_mono_us();
 			if (intended > t0) {
-				int64_t wait = intended - t0;
-				struct timespec ts = {(time_t) (wait / 1000000),
-				    (long) (wait % 1000000) * 1000};
+				int64_t         wait = intended - t0;
+				struct timespec ts
+				    = { (time_t) (wait / 1000000),
+					      (long) (wait % 1000000) * 1000 };
 				nanosleep(&ts, NULL);
 			}
 			if (sh->end_us > 0 && intended >= sh->end_us) {
@@ -758,16 +787,16 @@ worker_main(void *arg)
 		 * alone, so the open loop measures exactly rate * duration
 		 * operations however slowly they complete.
 		 */
-		counted = intended >= sh->measure_us &&
-		    (sh->end_us == 0 || intended < sh->end_us);
+		counted = intended >= sh->measure_us
+		    && (sh->end_us == 0 || intended < sh->end_us);
 		if (sh->cfg->rate == 0 && prep_end > 0) {
 			/* Closed loop: the measured part starts after the
 			 * preparation. In the open loop it counts, from the
 			 * intended start, like any other delay. */
 			intended = prep_end;
 		}
-		if (counted && n_req > 0 &&
-		    atomic_fetch_add(&sh->measured, 1) >= n_req) {
+		if (counted && n_req > 0
+		    && atomic_fetch_add(&sh->measured, 1) >= n_req) {
 			atomic_store(&sh->stop, true);
 			break;
 		}
@@ -779,8 +808,10 @@ worker_main(void *arg)
 					tp_hist_record(&w->local.start_us, lag);
 				}
 				if (sh->record != NULL && id > 0) {
-					fprintf(sh->record, "%" PRId64 " %" PRId64 "\n",
-					    id, sh->unix0_us + (intended - sh->t0_us));
+					fprintf(sh->record,
+					    "%" PRId64 " %" PRId64 "\n", id,
+					    sh->unix0_us
+					        + (intended - sh->t0_us));
 				}
 			} else {
 				w->local.errors[rc]++;
@@ -794,6 +825,7 @@ worker_main(void *arg)
 		}
 	}
 	flush_local(w, tp_clock_mono_us());
+	atomic_fetch_sub(&sh->running, 1);
 	return NULL;
 }
 
@@ -803,7 +835,8 @@ static bool
 parse_op(op_kind *out, const char *s, size_t len)
 {
 	for (int i = 0; i < OP_COUNT; i++) {
-		if (strlen(op_names[i]) == len && strncmp(op_names[i], s, len) == 0) {
+		if (strlen(op_names[i]) == len
+		    && strncmp(op_names[i], s, len) == 0) {
 			*out = (op_kind) i;
 			return true;
 		}
@@ -815,14 +848,15 @@ parse_op(op_kind *out, const char *s, size_t len)
 static bool
 build_mix(shared *sh, const config *cfg)
 {
-	const char *p = cfg->mix;
+	const char *p      = cfg->mix;
 	int         filled = 0;
 
 	if (p == NULL) {
 		op_kind op;
 		if (!parse_op(&op, cfg->op, strlen(cfg->op))) {
-			fprintf(stderr, "tpload: invalid value for --op: \"%s\": "
-			                "expected create, get, cancel, bind or e2e\n",
+			fprintf(stderr,
+			    "tpload: invalid value for --op: \"%s\": "
+			    "expected create, get, cancel, bind or e2e\n",
 			    cfg->op);
 			return false;
 		}
@@ -840,17 +874,20 @@ build_mix(shared *sh, const config *cfg)
 		if (end == NULL) {
 			end = p + strlen(p);
 		}
-		if (eq == NULL || eq > end || !parse_op(&op, p, (size_t) (eq - p))) {
-			fprintf(stderr, "tpload: invalid value for --mix: \"%s\": "
-			                "expected op=weight,... with weights summing "
-			                "to 100\n",
+		if (eq == NULL || eq > end
+		    || !parse_op(&op, p, (size_t) (eq - p))) {
+			fprintf(stderr,
+			    "tpload: invalid value for --mix: \"%s\": "
+			    "expected op=weight,... with weights summing "
+			    "to 100\n",
 			    cfg->mix);
 			return false;
 		}
 		w = strtol(eq + 1, &num_end, 10);
 		if (num_end != end || w < 0 || filled + w > 100) {
-			fprintf(stderr, "tpload: invalid value for --mix: \"%s\": "
-			                "weights must be integers summing to 100\n",
+			fprintf(stderr,
+			    "tpload: invalid value for --mix: \"%s\": "
+			    "weights must be integers summing to 100\n",
 			    cfg->mix);
 			return false;
 		}
@@ -860,23 +897,13 @@ build_mix(shared *sh, const config *cfg)
 		p = *end == ',' ? end + 1 : end;
 	}
 	if (filled != 100) {
-		fprintf(stderr, "tpload: invalid value for --mix: \"%s\": weights "
-		                "must sum to 100\n",
+		fprintf(stderr,
+		    "tpload: invalid value for --mix: \"%s\": weights "
+		    "must sum to 100\n",
 		    cfg->mix);
 		return false;
 	}
 	return true;
-}
-
-static bool
-mix_has(const shared *sh, op_kind op)
-{
-	for (int i = 0; i < 100; i++) {
-		if (sh->mix[i] == op) {
-			return true;
-		}
-	}
-	return false;
 }
 
 /* parse_ids reads --ids: "N" or "LO-HI". */
@@ -894,7 +921,7 @@ parse_ids(shared *sh, const char *s)
 	hi = lo;
 	if (*end == '-') {
 		const char *p = end + 1;
-		hi = strtoll(p, &end, 10);
+		hi            = strtoll(p, &end, 10);
 		if (errno != 0 || end == p || hi < lo) {
 			return false;
 		}
@@ -955,8 +982,9 @@ static json_t *
 hist_json(const tp_hist *h)
 {
 	return json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "count",
-	    (json_int_t) h->total, "minMs", (double) (h->total ? h->min : 0) / 1000.0,
-	    "p50Ms", (double) tp_hist_percentile(h, 50) / 1000.0, "p90Ms",
+	    (json_int_t) h->total, "minMs",
+	    (double) (h->total ? h->min : 0) / 1000.0, "p50Ms",
+	    (double) tp_hist_percentile(h, 50) / 1000.0, "p90Ms",
 	    (double) tp_hist_percentile(h, 90) / 1000.0, "p99Ms",
 	    (double) tp_hist_percentile(h, 99) / 1000.0, "p999Ms",
 	    (double) tp_hist_percentile(h, 99.9) / 1000.0, "maxMs",
@@ -971,9 +999,9 @@ report(const config *cfg, const shared *sh, double secs)
 	json_t      *by     = json_object();
 	FILE        *jf;
 	/* With --json -, stdout is the JSON's alone. */
-	FILE        *out = cfg->json_out != NULL && strcmp(cfg->json_out, "-") == 0
-	           ? stderr
-	           : stdout;
+	FILE *out = cfg->json_out != NULL && strcmp(cfg->json_out, "-") == 0
+	    ? stderr
+	    : stdout;
 
 	for (int i = 0; i < N_CODES; i++) {
 		errors += s->errors[i];
@@ -992,13 +1020,21 @@ report(const config *cfg, const shared *sh, double secs)
 	} else {
 		fprintf(out, "%lld in flight\n", cfg->concurrency);
 	}
-	fprintf(out, "measured %.2f s  ok %" PRIu64 "  errors %" PRIu64
-	       "  throughput %.1f ops/s\n",
+	fprintf(out,
+	    "measured %.2f s  ok %" PRIu64 "  errors %" PRIu64
+	    "  throughput %.1f ops/s\n",
 	    secs, s->ok, errors, secs > 0 ? (double) s->ok / secs : 0.0);
 	for (int i = 0; i < N_CODES; i++) {
 		if (s->errors[i] > 0) {
-			fprintf(out, "  %-20s %" PRIu64 "\n", tp_status_name(i), s->errors[i]);
+			fprintf(out, "  %-20s %" PRIu64 "\n", tp_status_name(i),
+			    s->errors[i]);
 		}
+	}
+	if (sh->unstarted > 0) {
+		fprintf(out,
+		    "  unstarted %lld: due in the window but not started "
+		    "within the drain time (the server fell behind)\n",
+		    sh->unstarted);
 	}
 	print_hist_ms(out, "latency", &s->lat_us);
 	print_hist_ms(out, "create->start (server)", &s->start_us);
@@ -1008,19 +1044,24 @@ report(const config *cfg, const shared *sh, double secs)
 		return;
 	}
 	{
-		json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f,s:I,s:I,s:f,s:o,s:o}",
-		    "target", cfg->target, "op", cfg->mix ? cfg->mix : cfg->op,
-		    "mode", cfg->rate > 0 ? "open" : "closed", "concurrency",
-		    (json_int_t) cfg->concurrency, "rate", (json_int_t) cfg->rate,
-		    "seconds", secs, "ok", (json_int_t) s->ok, "errors",
-		    (json_int_t) errors, "throughput",
-		    secs > 0 ? (double) s->ok / secs : 0.0, "errorsByStatus", by,
-		    "latency", hist_json(&s->lat_us));
+		json_t *j = json_pack(
+		    "{s:s,s:s,s:s,s:I,s:I,s:f,s:I,s:I,s:f,s:o,s:o}", "target",
+		    cfg->target, "op", cfg->mix ? cfg->mix : cfg->op, "mode",
+		    cfg->rate > 0 ? "open" : "closed", "concurrency",
+		    (json_int_t) cfg->concurrency, "rate",
+		    (json_int_t) cfg->rate, "seconds", secs, "ok",
+		    (json_int_t) s->ok, "errors", (json_int_t) errors,
+		    "throughput", secs > 0 ? (double) s->ok / secs : 0.0,
+		    "errorsByStatus", by, "latency", hist_json(&s->lat_us));
+		json_object_set_new(
+		    j, "unstarted", json_integer((json_int_t) sh->unstarted));
 		if (s->start_us.total > 0) {
-			json_object_set_new(j, "createToStart", hist_json(&s->start_us));
+			json_object_set_new(
+			    j, "createToStart", hist_json(&s->start_us));
 		}
-		jf = strcmp(cfg->json_out, "-") == 0 ? stdout
-		                                      : fopen(cfg->json_out, "w");
+		jf = strcmp(cfg->json_out, "-") == 0
+		    ? stdout
+		    : fopen(cfg->json_out, "w");
 		if (jf == NULL) {
 			fprintf(stderr, "tpload: could not write %s: %s\n",
 			    cfg->json_out, strerror(errno));
@@ -1041,10 +1082,10 @@ main(int argc, char **argv)
 	config          cfg;
 	shared         *sh;
 	worker         *ws;
-	rpc_client_opts ro = {0};
+	rpc_client_opts ro = { 0 };
 	tp_err          err;
 	int             rc;
-	int64_t         last_us;
+	int64_t         last_us, drain_us;
 	double          secs;
 
 	rc = tp_cfg_parse(&spec, &cfg, argc, argv, NULL, NULL);
@@ -1057,7 +1098,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "tpload: give --duration or --requests\n");
 		return 2;
 	}
-	sh = tp_xcalloc(1, sizeof(*sh));
+	sh      = tp_xcalloc(1, sizeof(*sh));
 	sh->cfg = &cfg;
 	pthread_mutex_init(&sh->mu, NULL);
 	stats_init(&sh->total);
@@ -1065,15 +1106,10 @@ main(int argc, char **argv)
 	if (!build_mix(sh, &cfg)) {
 		return 2;
 	}
-	if (mix_has(sh, OP_GET) && !mix_has(sh, OP_CREATE) &&
-	    !mix_has(sh, OP_E2E) && cfg.ids == NULL) {
-		fprintf(stderr, "tpload: get needs task ids: give --ids, or a "
-		                "--mix that also creates\n");
-		return 2;
-	}
 	if (cfg.ids != NULL && !parse_ids(sh, cfg.ids)) {
-		fprintf(stderr, "tpload: invalid value for --ids (TPLOAD_IDS): "
-		                "\"%s\": expected N or LO-HI with 1 <= LO <= HI\n",
+		fprintf(stderr,
+		    "tpload: invalid value for --ids (TPLOAD_IDS): "
+		    "\"%s\": expected N or LO-HI with 1 <= LO <= HI\n",
 		    cfg.ids);
 		return 2;
 	}
@@ -1098,34 +1134,37 @@ main(int argc, char **argv)
 		if (cfg.pilot_url == NULL) {
 			cfg.pilot_url = "http://127.0.0.1:8081";
 		}
-		if (!parse_http_url(cfg.url, sh->rest_host, sizeof(sh->rest_host),
-		        &sh->rest_port) ||
-		    !parse_http_url(cfg.pilot_url, pilot_host, sizeof(pilot_host),
-		        &sh->rest_pilot_port)) {
-			fprintf(stderr, "tpload: invalid value for --url/--pilot-url: "
-			                "expected http://IPv4:PORT\n");
+		if (!parse_http_url(cfg.url, sh->rest_host,
+		        sizeof(sh->rest_host), &sh->rest_port)
+		    || !parse_http_url(cfg.pilot_url, pilot_host,
+		        sizeof(pilot_host), &sh->rest_pilot_port)) {
+			fprintf(stderr,
+			    "tpload: invalid value for --url/--pilot-url: "
+			    "expected http://IPv4:PORT\n");
 			return 2;
 		}
-	} else if (strcmp(cfg.target, "dtp") == 0 ||
-	    strcmp(cfg.target, "pilot") == 0) {
+	} else if (strcmp(cfg.target, "dtp") == 0
+	    || strcmp(cfg.target, "pilot") == 0) {
 		ro.env        = &proto_dtp_envelope;
 		ro.timeout_ms = (int) cfg.timeout_ms;
 		if (rpc_client_open(&sh->dtp,
-		        cfg.url ? cfg.url : "tcp://127.0.0.1:9090", &ro,
-		        &err) != TP_OK) {
+		        cfg.url ? cfg.url : "tcp://127.0.0.1:9090", &ro, &err)
+		    != TP_OK) {
 			fprintf(stderr, "tpload: --url: %s\n", err.msg);
 			return 2;
 		}
 		ro.env = &proto_pilot_envelope;
 		if (rpc_client_open(&sh->pilot,
-		        cfg.pilot_url ? cfg.pilot_url : "tcp://127.0.0.1:9091", &ro,
-		        &err) != TP_OK) {
+		        cfg.pilot_url ? cfg.pilot_url : "tcp://127.0.0.1:9091",
+		        &ro, &err)
+		    != TP_OK) {
 			fprintf(stderr, "tpload: --pilot-url: %s\n", err.msg);
 			return 2;
 		}
 	} else {
-		fprintf(stderr, "tpload: invalid value for --target: \"%s\": "
-		                "expected dtp, pilot or rest\n",
+		fprintf(stderr,
+		    "tpload: invalid value for --target: \"%s\": "
+		    "expected dtp, pilot or rest\n",
 		    cfg.target);
 		return 2;
 	}
@@ -1136,7 +1175,8 @@ main(int argc, char **argv)
 	sh->end_us     = cfg.duration_s > 0 && cfg.requests == 0
 	        ? sh->measure_us + cfg.duration_s * 1000000
 	        : 0;
-	ws = tp_xcalloc((size_t) cfg.concurrency, sizeof(*ws));
+	ws             = tp_xcalloc((size_t) cfg.concurrency, sizeof(*ws));
+	atomic_store(&sh->running, (int) cfg.concurrency);
 	for (long long i = 0; i < cfg.concurrency; i++) {
 		ws[i].sh       = sh;
 		ws[i].index    = (int) i;
@@ -1148,17 +1188,27 @@ main(int argc, char **argv)
 		pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
 	}
 
-	/* Progress once a second; stop at the end or after --requests. */
-	last_us = tp_clock_mono_us();
+	/*
+	 * Progress once a second; stop at the end or after --requests. The
+	 * open loop then lets the operations due in the window finish, each
+	 * counted from its intended start, for up to as long again as the
+	 * window (at least 10 s) plus the timeout; the ones still not started
+	 * by then are reported as unstarted.
+	 */
+	last_us  = tp_clock_mono_us();
+	drain_us = sh->end_us
+	    + (cfg.duration_s > 10 ? cfg.duration_s : 10) * 1000000
+	    + cfg.timeout_ms * 1000;
 	for (;;) {
 		int64_t now;
 		bool    done = false;
 		usleep(100000);
 		now = tp_clock_mono_us();
-		if (sh->end_us > 0 && now >= sh->end_us) {
+		if (sh->end_us > 0 && now >= sh->end_us
+		    && (cfg.rate == 0 || now >= drain_us)) {
 			done = true;
 		}
-		if (atomic_load(&sh->stop)) {
+		if (atomic_load(&sh->stop) || atomic_load(&sh->running) == 0) {
 			done = true;
 		}
 		if (now - last_us >= 1000000 || done) {
@@ -1176,9 +1226,11 @@ main(int argc, char **argv)
 			    " p50 %.3f ms p99 %.3f ms\n",
 			    (double) (now - sh->t0_us) / 1e6,
 			    now < sh->measure_us ? "warm-up" : "measure",
-			    (double) w.ok * 1e6 / (double) (now - last_us), errs,
+			    (double) w.ok * 1e6 / (double) (now - last_us),
+			    errs,
 			    (double) tp_hist_percentile(&w.lat_us, 50) / 1000.0,
-			    (double) tp_hist_percentile(&w.lat_us, 99) / 1000.0);
+			    (double) tp_hist_percentile(&w.lat_us, 99)
+			        / 1000.0);
 			last_us = now;
 		}
 		if (done) {
@@ -1196,8 +1248,23 @@ main(int argc, char **argv)
 			close(ws[i].pilot_fd);
 		}
 	}
-	if (sh->end_us > 0) {
+	if (sh->end_us > 0 && cfg.rate == 0) {
 		secs = (double) (sh->end_us - sh->measure_us) / 1e6;
+	} else if (sh->end_us > 0) {
+		/* Open loop: until the last operation due in the window ended,
+		 * but never less than the window. Operation i counts when
+		 * warmup <= i / rate < warmup + duration: duration * rate. */
+		long long ran = (long long) sh->total.ok;
+		for (int i = 0; i < N_CODES; i++) {
+			ran += (long long) sh->total.errors[i];
+		}
+		sh->unstarted = cfg.duration_s * cfg.rate - ran;
+		if (sh->unstarted < 0) {
+			sh->unstarted = 0;
+		}
+		if (secs < (double) cfg.duration_s) {
+			secs = (double) cfg.duration_s;
+		}
 	}
 	report(&cfg, sh, secs);
 	if (sh->record != NULL && fclose(sh->record) != 0) {

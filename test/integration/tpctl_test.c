@@ -1,7 +1,10 @@
 /*
  * tpctl_test: the real tpctl binary against real dtp and taskpilot processes
  * on a private database: the Day-4 flow (create, bind, execution until
- * SUCCEEDED) through --json, the human form, error and usage exit codes.
+ * SUCCEEDED) through --json, the human form, error and usage exit codes;
+ * pilot watch (a demo task to SUCCEEDED, exit 0; a PENDING and a RUNNING
+ * sleep cancelled from another tpctl, exit 1); Metrics on both services;
+ * several DTP URLs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,7 @@
 
 #define RUN_TIMEOUT_MS 30000
 #define MAX_ARGS       32
+#define DTP_WORKERS    2
 
 static th_proc dtp_proc, pilot_proc;
 static char    dtp_url[64], pilot_url[64];
@@ -67,44 +71,51 @@ run_free(run_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* A tpctl run in the background: its pid and where its output goes. */
+typedef struct bg_run {
+	pid_t pid;
+	bool  exited; /* reaped: wstatus holds its status */
+	int   wstatus;
+	char  out_path[512];
+	char  err_path[512];
+} bg_run;
+
 /*
- * tpctl runs the tpctl binary with the service URLs and the given arguments
- * (NULL-terminated), waits for it (killing it past RUN_TIMEOUT_MS) and
- * returns what it printed.
+ * tpctl_start starts the tpctl binary with the service URLs and args
+ * (NULL-terminated), its stdout and stderr going to files of its own.
  */
-static run_result
-tpctl(const char *arg, ...)
+static void
+tpctl_start(bg_run *b, const char *const *args)
 {
-	char        url_flag[96], pilot_flag[96], out_path[512], err_path[512];
-	char       *argv[MAX_ARGS];
-	int         argc = 0, wstatus = 0;
-	run_result  r = { .status = -1 };
-	va_list     ap;
-	const char *a;
-	pid_t       pid;
-	long long   deadline;
+	static int         n_runs;
+	char               url_flag[96], pilot_flag[96];
+	char              *argv[MAX_ARGS];
+	int                argc = 0;
+	const char *const *a;
 
 	snprintf(url_flag, sizeof(url_flag), "--url=%s", dtp_url);
 	snprintf(pilot_flag, sizeof(pilot_flag), "--pilot-url=%s", pilot_url);
-	snprintf(out_path, sizeof(out_path), "%s/tpctl.out", th_tmpdir());
-	snprintf(err_path, sizeof(err_path), "%s/tpctl.err", th_tmpdir());
+	n_runs++;
+	snprintf(b->out_path, sizeof(b->out_path), "%s/tpctl-%d.out",
+	    th_tmpdir(), n_runs);
+	snprintf(b->err_path, sizeof(b->err_path), "%s/tpctl-%d.err",
+	    th_tmpdir(), n_runs);
 	argv[argc++] = (char *) th_bin("tpctl");
 	argv[argc++] = url_flag;
 	argv[argc++] = pilot_flag;
-	va_start(ap, arg);
-	for (a = arg; a != NULL && argc < MAX_ARGS - 1;
-	     a = va_arg(ap, const char *)) {
-		argv[argc++] = (char *) a;
+	for (a = args; *a != NULL && argc < MAX_ARGS - 1; a++) {
+		argv[argc++] = (char *) *a;
 	}
-	va_end(ap);
 	argv[argc] = NULL;
 
+	b->exited  = false;
+	b->wstatus = 0;
 	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	b->pid = fork();
+	assert_true(b->pid >= 0);
+	if (b->pid == 0) {
+		int out = open(b->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int err = open(b->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		int in  = open("/dev/null", O_RDONLY);
 		if (out < 0 || err < 0 || in < 0) {
 			_exit(126);
@@ -115,25 +126,72 @@ tpctl(const char *arg, ...)
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	deadline = th_now_ms() + RUN_TIMEOUT_MS;
-	for (;;) {
-		pid_t got = waitpid(pid, &wstatus, WNOHANG);
-		if (got == pid) {
-			break;
-		}
-		assert_true(got == 0 || errno == EINTR);
+}
+
+/* tpctl_done: whether a background tpctl has exited (reaping it). */
+static bool
+tpctl_done(bg_run *b)
+{
+	pid_t got;
+
+	if (b->exited) {
+		return true;
+	}
+	got = waitpid(b->pid, &b->wstatus, WNOHANG);
+	assert_true(got == b->pid || got == 0 || errno == EINTR);
+	b->exited = got == b->pid;
+	return b->exited;
+}
+
+/*
+ * tpctl_wait waits for a background tpctl (killing it past
+ * RUN_TIMEOUT_MS) and returns what it printed.
+ */
+static run_result
+tpctl_wait(bg_run *b)
+{
+	run_result r        = { .status = -1 };
+	long long  deadline = th_now_ms() + RUN_TIMEOUT_MS;
+
+	while (!tpctl_done(b)) {
 		if (th_now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			(void) waitpid(pid, &wstatus, 0);
+			kill(b->pid, SIGKILL);
+			(void) waitpid(b->pid, &b->wstatus, 0);
+			b->exited = true;
 			fail_msg("tpctl did not finish within %d ms",
 			    RUN_TIMEOUT_MS);
 		}
 		usleep(2000);
 	}
-	r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-	r.out    = slurp(out_path);
-	r.err    = slurp(err_path);
+	r.status = WIFEXITED(b->wstatus) ? WEXITSTATUS(b->wstatus) : -1;
+	r.out    = slurp(b->out_path);
+	r.err    = slurp(b->err_path);
 	return r;
+}
+
+/*
+ * tpctl runs the tpctl binary with the service URLs and the given arguments
+ * (NULL-terminated), waits for it (killing it past RUN_TIMEOUT_MS) and
+ * returns what it printed.
+ */
+static run_result
+tpctl(const char *arg, ...)
+{
+	const char *args[MAX_ARGS];
+	int         n = 0;
+	va_list     ap;
+	const char *a;
+	bg_run      b;
+
+	va_start(ap, arg);
+	for (a = arg; a != NULL && n < MAX_ARGS - 4;
+	     a = va_arg(ap, const char *)) {
+		args[n++] = a;
+	}
+	va_end(ap);
+	args[n] = NULL;
+	tpctl_start(&b, args);
+	return tpctl_wait(&b);
 }
 
 /* parse_json parses tpctl --json output: exactly one line of JSON. */
@@ -156,6 +214,20 @@ parse_json(const run_result *r)
 		    "tpctl printed invalid JSON (%s): %s", jerr.text, r->out);
 	}
 	return v;
+}
+
+/* parse_json_status: parse_json for a run that must exit with status. */
+static json_t *
+parse_json_status(const run_result *r, int status)
+{
+	run_result ok = *r;
+
+	if (r->status != status) {
+		fail_msg("tpctl exited %d, not %d: %s%s", r->status, status,
+		    r->out, r->err);
+	}
+	ok.status = 0;
+	return parse_json(&ok);
 }
 
 static long long
@@ -182,8 +254,8 @@ static int
 setup(void **state)
 {
 	const char *db = th_db_create("tpctl");
-	char        env_dtp[3][600], env_pilot[4][600];
-	char       *dtp_env[4], *pilot_env[5];
+	char        env_dtp[4][600], env_pilot[4][600];
+	char       *dtp_env[5], *pilot_env[5];
 	char       *dtp_argv[]   = { (char *) th_bin("dtp"), NULL };
 	char       *pilot_argv[] = { (char *) th_bin("taskpilot"), NULL };
 
@@ -196,10 +268,12 @@ setup(void **state)
 	snprintf(env_dtp[0], sizeof(env_dtp[0]), "DTP_LISTEN=%s", dtp_url);
 	snprintf(env_dtp[1], sizeof(env_dtp[1]), "DTP_DATABASE_URL=%s", db);
 	snprintf(env_dtp[2], sizeof(env_dtp[2]), "DTP_NODE_NAME=tpctl-test");
-	for (int i = 0; i < 3; i++) {
+	/* Two workers: the watch tests hold both to keep a task PENDING. */
+	snprintf(env_dtp[3], sizeof(env_dtp[3]), "DTP_WORKERS=%d", DTP_WORKERS);
+	for (int i = 0; i < 4; i++) {
 		dtp_env[i] = env_dtp[i];
 	}
-	dtp_env[3] = NULL;
+	dtp_env[4] = NULL;
 	th_proc_start(&dtp_proc, "dtp", dtp_argv, dtp_env);
 
 	snprintf(
@@ -397,7 +471,15 @@ test_tpctl_usage_exits_2(void **state)
 	assert_int_equal(r.status, 0);
 	assert_memory_equal(r.out, "usage: tpctl ", 13);
 	assert_non_null(strstr(r.out, "pilot execution ID"));
+	assert_non_null(strstr(r.out, "pilot watch ID"));
+	assert_non_null(strstr(r.out, "dtp metrics"));
+	assert_non_null(strstr(r.out, "pilot metrics"));
 	assert_non_null(strstr(r.out, "TPCTL_DTP_URL"));
+	/* A flag without an environment name: its default on a clean line. */
+	assert_non_null(
+	    strstr(r.out, "\n                               default false\n"));
+	assert_null(strstr(r.out, " ; default"));
+	assert_null(strstr(r.out, "\n ; "));
 	run_free(&r);
 }
 
@@ -503,6 +585,380 @@ test_tpctl_health_and_unreachable(void **state)
 	run_free(&r);
 }
 
+/* Waiting for a file to hold a string, or for a background tpctl to exit. */
+typedef struct file_wait {
+	const char *path;
+	const char *needle;
+	bg_run     *b; /* may be NULL */
+} file_wait;
+
+/* file_has: whether path holds needle now (not when the file is not yet). */
+static bool
+file_has(const char *path, const char *needle)
+{
+	char *text;
+	bool  has;
+
+	if (access(path, F_OK) != 0) {
+		return false;
+	}
+	text = slurp(path);
+	has  = strstr(text, needle) != NULL;
+	free(text);
+	return has;
+}
+
+static bool
+file_has_cb(void *arg)
+{
+	file_wait *w = arg;
+
+	return file_has(w->path, w->needle)
+	    || (w->b != NULL && tpctl_done(w->b));
+}
+
+/*
+ * wait_output waits until the file holds needle (true), or the background
+ * tpctl b exits first (false).
+ */
+static bool
+wait_output(bg_run *b, const char *path, const char *needle)
+{
+	file_wait w = { path, needle, b };
+
+	if (!th_poll_until(file_has_cb, &w, 30000)) {
+		fail_msg(
+		    "\"%s\" did not appear in %s within 30 s", needle, path);
+	}
+	return file_has(path, needle);
+}
+
+/* Polling a DTP task until it has a given status. */
+typedef struct status_wait {
+	const char *id;
+	const char *status;
+} status_wait;
+
+static bool
+status_cb(void *arg)
+{
+	status_wait *w    = arg;
+	run_result   r    = tpctl("--json", "dtp", "get", w->id, NULL);
+	json_t      *t    = parse_json(&r);
+	bool         done = strcmp(json_str(t, "status"), w->status) == 0;
+
+	json_decref(t);
+	run_free(&r);
+	return done;
+}
+
+static void
+wait_status(const char *id, const char *status)
+{
+	status_wait w = { id, status };
+
+	if (!th_poll_until(status_cb, &w, 30000)) {
+		th_proc_dump_log(&dtp_proc);
+		fail_msg("task %s was not %s within 30 s", id, status);
+	}
+}
+
+/* create_web_task creates an unbound web task and writes its id. */
+static void
+create_web_task(char *id, size_t size, const char *type, const char *payload)
+{
+	run_result r = tpctl("--json", "pilot", "create", type, payload, NULL);
+	json_t    *t = parse_json(&r);
+
+	snprintf(id, size, "%lld", json_id(t, "id"));
+	json_decref(t);
+	run_free(&r);
+}
+
+/* bind_web_task binds a web task and writes the id of its DTP task. */
+static void
+bind_web_task(char *sched_id, size_t size, const char *id)
+{
+	run_result r = tpctl("--json", "pilot", "bind", id, NULL);
+	json_t    *t = parse_json(&r);
+
+	snprintf(sched_id, size, "%lld", json_id(t, "schedulerTaskId"));
+	json_decref(t);
+	run_free(&r);
+}
+
+/* A watch line starts with the time it was seen: 2026-11-26T14:25:57.526Z. */
+static void
+assert_timestamped(const char *text)
+{
+	for (const char *line = text; *line != '\0';) {
+		const char *nl = strchr(line, '\n');
+		if (line[0] != ' ') {
+			if (strlen(line) < 25 || line[4] != '-'
+			    || line[10] != 'T' || line[23] != 'Z'
+			    || line[24] != ' ') {
+				fail_msg("not a timestamped line: %s", line);
+			}
+		}
+		if (nl == NULL) {
+			break;
+		}
+		line = nl + 1;
+	}
+}
+
+static void
+test_tpctl_watch_demo_succeeds(void **state)
+{
+	const char *args[]
+	    = { "--timeout", "20000", "pilot", "watch", NULL, NULL };
+	char       id[32], id2[32], sched_id[32], want[256], line[160];
+	run_result r;
+	json_t    *t;
+	bg_run     b;
+
+	(void) state;
+	/* Watched before it is bound: it waits, then follows it. */
+	create_web_task(id, sizeof(id), "demo", "watch me");
+	args[4] = id;
+	tpctl_start(&b, args);
+	snprintf(line, sizeof(line),
+	    " web task %s is not bound yet: waiting up to 20000 ms\n", id);
+	assert_true(wait_output(&b, b.out_path, line));
+	bind_web_task(sched_id, sizeof(sched_id), id);
+	r = tpctl_wait(&b);
+	if (r.status != 0) {
+		fail_msg("watch exited %d: %s%s", r.status, r.out, r.err);
+	}
+	assert_string_equal(r.err, "");
+	assert_timestamped(r.out);
+	assert_non_null(strstr(r.out, line));
+	snprintf(line, sizeof(line), " web task %s is bound to task %s\n", id,
+	    sched_id);
+	assert_non_null(strstr(r.out, line));
+	snprintf(
+	    line, sizeof(line), " task %s SUCCEEDED attempts=1/", sched_id);
+	assert_non_null(strstr(r.out, line));
+	snprintf(want, sizeof(want),
+	    "  result:           {\"webTaskId\":%s,\"type\":\"demo\","
+	    "\"payload\":\"watch me\"}\n",
+	    id);
+	assert_non_null(strstr(r.out, want));
+	run_free(&r);
+
+	/* --json: the final task alone on stdout, the changes on stderr. */
+	r = tpctl("--json", "pilot", "watch", id, NULL);
+	t = parse_json(&r);
+	assert_string_equal(json_str(t, "status"), "SUCCEEDED");
+	assert_int_equal(json_id(t, "id"), atoll(sched_id));
+	assert_timestamped(r.err);
+	assert_non_null(strstr(r.err, " SUCCEEDED attempts=1/"));
+	json_decref(t);
+	run_free(&r);
+
+	/*
+	 * Unknown: NOT_FOUND. Never bound: it gives up after --timeout (long
+	 * enough for a slow call to be answered on a loaded machine).
+	 */
+	r = tpctl("pilot", "watch", "987654321", NULL);
+	assert_int_equal(r.status, 1);
+	assert_memory_equal(r.err, "tpctl: NOT_FOUND: ", 18);
+	run_free(&r);
+	create_web_task(id2, sizeof(id2), "demo", "never bound");
+	r = tpctl("--timeout", "1500", "pilot", "watch", id2, NULL);
+	assert_int_equal(r.status, 1);
+	snprintf(line, sizeof(line),
+	    "tpctl: DEADLINE_EXCEEDED: web task %s was not bound within 1500 "
+	    "ms\n",
+	    id2);
+	assert_string_equal(r.err, line);
+	run_free(&r);
+}
+
+/* cancel_watched cancels a watched web task from another tpctl process. */
+static void
+cancel_watched(const char *id)
+{
+	run_result r = tpctl("pilot", "cancel", id, NULL);
+
+	if (r.status != 0) {
+		fail_msg("pilot cancel %s exited %d: %s", id, r.status, r.err);
+	}
+	run_free(&r);
+}
+
+static void
+test_tpctl_watch_cancel_pending_exits_1(void **state)
+{
+	const char *args[]
+	    = { "--json", "--timeout", "20000", "pilot", "watch", NULL, NULL };
+	char       blockers[DTP_WORKERS][32], id[32], sched_id[32], line[96];
+	run_result r;
+	json_t    *t;
+	bg_run     b;
+
+	(void) state;
+	/*
+	 * Sleeps made on DTP directly hold every worker, so the web task's
+	 * execution stays PENDING until it is cancelled.
+	 */
+	for (int i = 0; i < DTP_WORKERS; i++) {
+		r = tpctl("--json", "dtp", "create", "sleep", "{\"ms\":60000}",
+		    "--max-attempts", "1", NULL);
+		t = parse_json(&r);
+		snprintf(
+		    blockers[i], sizeof(blockers[i]), "%lld", json_id(t, "id"));
+		json_decref(t);
+		run_free(&r);
+	}
+	for (int i = 0; i < DTP_WORKERS; i++) {
+		wait_status(blockers[i], "RUNNING");
+	}
+	create_web_task(id, sizeof(id), "sleep", "{\"ms\":60000}");
+	bind_web_task(sched_id, sizeof(sched_id), id);
+
+	args[5] = id;
+	tpctl_start(&b, args);
+	snprintf(line, sizeof(line), " task %s PENDING attempts=0/", sched_id);
+	assert_true(wait_output(&b, b.err_path, line));
+	cancel_watched(id);
+	r = tpctl_wait(&b);
+	t = parse_json_status(&r, 1);
+	assert_string_equal(json_str(t, "status"), "CANCELLED");
+	assert_int_equal(json_id(t, "id"), atoll(sched_id));
+	assert_int_equal(json_id(t, "attempts"), 0);
+	snprintf(
+	    line, sizeof(line), " task %s CANCELLED attempts=0/", sched_id);
+	assert_non_null(strstr(r.err, line));
+	json_decref(t);
+	run_free(&r);
+
+	for (int i = 0; i < DTP_WORKERS; i++) {
+		r = tpctl("dtp", "cancel", blockers[i], NULL);
+		assert_int_equal(r.status, 0);
+		run_free(&r);
+	}
+	for (int i = 0; i < DTP_WORKERS; i++) {
+		wait_status(blockers[i], "CANCELLED");
+	}
+}
+
+static void
+test_tpctl_watch_cancel_running_exits_1(void **state)
+{
+	const char *args[]
+	    = { "--json", "--timeout", "20000", "pilot", "watch", NULL, NULL };
+	char       id[32], sched_id[32], line[96];
+	run_result r;
+	json_t    *t;
+	bg_run     b;
+
+	(void) state;
+	create_web_task(id, sizeof(id), "sleep", "{\"ms\":60000}");
+	bind_web_task(sched_id, sizeof(sched_id), id);
+	args[5] = id;
+	tpctl_start(&b, args);
+	snprintf(line, sizeof(line), " task %s RUNNING attempts=1/", sched_id);
+	if (!wait_output(&b, b.err_path, line)) {
+		/*
+		 * The watch ended before the task ran: a DTP whose sleep
+		 * handler reads {"ms"} from the payload itself, not from
+		 * the payload of a task bound through TaskPilot, fails it
+		 * at once. Then there is nothing running to cancel.
+		 */
+		r = tpctl_wait(&b);
+		t = parse_json_status(&r, 1);
+		assert_string_equal(json_str(t, "status"), "FAILED");
+		if (strstr(json_str(t, "lastError"), "invalid payload")
+		    == NULL) {
+			fail_msg("the sleep failed: %s", r.out);
+		}
+		json_decref(t);
+		run_free(&r);
+		fprintf(stderr,
+		    "this DTP does not read a bound sleep's "
+		    "payload: skipped\n");
+		skip();
+	}
+	cancel_watched(id);
+	r = tpctl_wait(&b);
+	t = parse_json_status(&r, 1);
+	assert_string_equal(json_str(t, "status"), "CANCELLED");
+	assert_int_equal(json_id(t, "id"), atoll(sched_id));
+	assert_int_equal(json_id(t, "attempts"), 1);
+	assert_non_null(strstr(r.err, line));
+	snprintf(
+	    line, sizeof(line), " task %s CANCELLED attempts=1/", sched_id);
+	assert_non_null(strstr(r.err, line));
+	json_decref(t);
+	run_free(&r);
+}
+
+/*
+ * check_metrics: the Metrics call reaches the service: Prometheus text, or
+ * the service's own answer that it has none (which needs the call's tag to
+ * have arrived).
+ */
+static void
+check_metrics(const char *cmd, const char *service)
+{
+	run_result r = tpctl(cmd, "metrics", NULL);
+	char       want[128];
+	size_t     len = strlen(r.out);
+
+	if (r.status == 0) {
+		assert_non_null(strstr(r.out, "# TYPE "));
+		assert_true(len > 0 && r.out[len - 1] == '\n');
+		assert_string_equal(r.err, "");
+	} else {
+		assert_int_equal(r.status, 1);
+		snprintf(want, sizeof(want),
+		    "tpctl: UNIMPLEMENTED: Metrics is not implemented by %s\n",
+		    service);
+		assert_string_equal(r.err, want);
+	}
+	run_free(&r);
+}
+
+static void
+test_tpctl_metrics_list_and_several_urls(void **state)
+{
+	run_result r;
+	json_t    *v, *tasks;
+	char       urls[160];
+
+	(void) state;
+	check_metrics("dtp", "dtp");
+	check_metrics("pilot", "taskpilot");
+
+	/* Several DTP URLs, nobody at the first: calls go to the live one. */
+	snprintf(urls, sizeof(urls), "--url=tcp://127.0.0.1:%d,%s",
+	    th_free_port(), dtp_url);
+	r = tpctl(urls, "dtp", "health", NULL);
+	assert_int_equal(r.status, 0);
+	assert_memory_equal(r.out, "dtp ok ", 7);
+	run_free(&r);
+	r = tpctl(urls, "--json", "dtp", "create", "demo", "two urls", NULL);
+	v = parse_json(&r);
+	assert_string_equal(json_str(v, "payload"), "two urls");
+	json_decref(v);
+	run_free(&r);
+
+	/* Web task lists: --bound has only bound tasks. */
+	r = tpctl(
+	    "--json", "pilot", "list", "--bound", "--limit", "1000", NULL);
+	v     = parse_json(&r);
+	tasks = json_object_get(v, "tasks");
+	assert_true(json_is_array(tasks));
+	assert_true(json_array_size(tasks) > 0);
+	for (size_t i = 0; i < json_array_size(tasks); i++) {
+		assert_true(json_is_integer(json_object_get(
+		    json_array_get(tasks, i), "schedulerTaskId")));
+	}
+	json_decref(v);
+	run_free(&r);
+}
+
 int
 main(void)
 {
@@ -512,6 +968,10 @@ main(void)
 		cmocka_unit_test(test_tpctl_usage_exits_2),
 		cmocka_unit_test(test_tpctl_dtp_create_replay_cancel_list),
 		cmocka_unit_test(test_tpctl_health_and_unreachable),
+		cmocka_unit_test(test_tpctl_watch_demo_succeeds),
+		cmocka_unit_test(test_tpctl_watch_cancel_pending_exits_1),
+		cmocka_unit_test(test_tpctl_watch_cancel_running_exits_1),
+		cmocka_unit_test(test_tpctl_metrics_list_and_several_urls),
 	};
 
 	return cmocka_run_group_tests_name("tpctl", tests, setup, teardown);
