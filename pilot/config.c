@@ -17,7 +17,8 @@
 static const tp_cfg_opt opts[] = {
 	{ "listen", "PILOT_LISTEN", NULL, TP_CFG_STR, "tcp://127.0.0.1:9091", 0,
 	    0, offsetof(pilot_config, listen),
-	    "RPC listen URLs, comma-separated (tcp://, ipc://)" },
+	    "RPC listen URLs, comma-separated (tcp://, ipc://, or "
+	    "tls+tcp:// with --tls-cert)" },
 	{ "database-url", "PILOT_DATABASE_URL", "DATABASE_URL", TP_CFG_DSN,
 	    NULL, 0, 0, offsetof(pilot_config, database_url),
 	    "PostgreSQL connection string of the pilot schema (required)" },
@@ -68,6 +69,33 @@ static const tp_cfg_opt opts[] = {
 	    "folder holding pilot/V<n>__*.sql" },
 	{ "log-level", "TP_LOG_LEVEL", NULL, TP_CFG_STR, "info", 0, 0,
 	    offsetof(pilot_config, log_level), "error, warn, info or debug" },
+	/* TLS, as rpc/README.md ("Flags for the binaries") names them. */
+	{ "tls-cert", "PILOT_TLS_CERT", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(pilot_config, tls_cert),
+	    "tls+tcp:// listen URLs: PEM certificate (chain, leaf first) of "
+	    "this server (with --tls-key)" },
+	{ "tls-key", "PILOT_TLS_KEY", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(pilot_config, tls_key),
+	    "PEM private key of --tls-cert, unencrypted (mode 0600)" },
+	{ "tls-client-ca", "PILOT_TLS_CLIENT_CA", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(pilot_config, tls_client_ca),
+	    "PEM CA: clients on tls+tcp:// URLs must present a certificate "
+	    "it signed (mutual TLS)" },
+	{ "dtp-tls-ca", "PILOT_DTP_TLS_CA", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(pilot_config, dtp_tls_ca),
+	    "tls+tcp:// DTP URLs: PEM CA the DTP nodes' certificates must "
+	    "verify against" },
+	{ "dtp-tls-cert", "PILOT_DTP_TLS_CERT", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(pilot_config, dtp_tls_cert),
+	    "PEM client certificate shown to DTP nodes that require one "
+	    "(with --dtp-tls-key)" },
+	{ "dtp-tls-key", "PILOT_DTP_TLS_KEY", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(pilot_config, dtp_tls_key),
+	    "PEM private key of --dtp-tls-cert" },
+	{ "dtp-tls-server-name", "PILOT_DTP_TLS_SERVER_NAME", NULL, TP_CFG_STR,
+	    NULL, 0, 0, offsetof(pilot_config, dtp_tls_server_name),
+	    "name the DTP nodes' certificates must hold (default: each URL's "
+	    "host)" },
 };
 
 const tp_cfg_spec pilot_config_spec = {
@@ -158,6 +186,85 @@ check_urls(const char *flag, const char *env, const char *list, tp_err *err)
 	return TP_OK;
 }
 
+/* is_set: an empty flag or variable counts as unset. */
+static bool
+is_set(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
+static const char *
+nonempty(const char *s)
+{
+	return is_set(s) ? s : NULL;
+}
+
+/*
+ * check_tls says what a TLS flag set lacks, before any file is read: a
+ * certificate without its key, or a flag whose use needs another one.
+ */
+static tp_status
+check_tls(const pilot_config *cfg, tp_err *err)
+{
+	if (is_set(cfg->tls_cert) != is_set(cfg->tls_key)) {
+		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "--tls-cert (PILOT_TLS_CERT) and --tls-key (PILOT_TLS_KEY) "
+		    "go together: set both or neither");
+	}
+	if (is_set(cfg->tls_client_ca) && !is_set(cfg->tls_cert)) {
+		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "--tls-client-ca (PILOT_TLS_CLIENT_CA) needs --tls-cert "
+		    "(PILOT_TLS_CERT) and --tls-key (PILOT_TLS_KEY): a TLS "
+		    "server needs a certificate of its own");
+	}
+	if (is_set(cfg->dtp_tls_cert) != is_set(cfg->dtp_tls_key)) {
+		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "--dtp-tls-cert (PILOT_DTP_TLS_CERT) and --dtp-tls-key "
+		    "(PILOT_DTP_TLS_KEY) go together: set both or neither");
+	}
+	if ((is_set(cfg->dtp_tls_cert) || is_set(cfg->dtp_tls_server_name))
+	    && !is_set(cfg->dtp_tls_ca)) {
+		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "--%s (%s) needs --dtp-tls-ca (PILOT_DTP_TLS_CA): a TLS "
+		    "client verifies the server against it",
+		    is_set(cfg->dtp_tls_cert) ? "dtp-tls-cert"
+		                              : "dtp-tls-server-name",
+		    is_set(cfg->dtp_tls_cert) ? "PILOT_DTP_TLS_CERT"
+		                              : "PILOT_DTP_TLS_SERVER_NAME");
+	}
+	return TP_OK;
+}
+
+const rpc_tls_opts *
+pilot_config_server_tls(rpc_tls_opts *out, const pilot_config *cfg)
+{
+	if (!is_set(cfg->tls_cert) && !is_set(cfg->tls_key)
+	    && !is_set(cfg->tls_client_ca)) {
+		return NULL;
+	}
+	memset(out, 0, sizeof(*out));
+	out->cert_file           = nonempty(cfg->tls_cert);
+	out->key_file            = nonempty(cfg->tls_key);
+	out->ca_file             = nonempty(cfg->tls_client_ca);
+	out->require_client_cert = out->ca_file != NULL;
+	return out;
+}
+
+const rpc_tls_opts *
+pilot_config_dtp_tls(rpc_tls_opts *out, const pilot_config *cfg)
+{
+	if (!is_set(cfg->dtp_tls_ca) && !is_set(cfg->dtp_tls_cert)
+	    && !is_set(cfg->dtp_tls_key)) {
+		return NULL;
+	}
+	memset(out, 0, sizeof(*out));
+	out->ca_file     = nonempty(cfg->dtp_tls_ca);
+	out->cert_file   = nonempty(cfg->dtp_tls_cert);
+	out->key_file    = nonempty(cfg->dtp_tls_key);
+	out->server_name = nonempty(cfg->dtp_tls_server_name);
+	return out;
+}
+
 tp_status
 pilot_config_check(const pilot_config *cfg, tp_err *err)
 {
@@ -198,5 +305,5 @@ pilot_config_check(const pilot_config *cfg, tp_err *err)
 		    "(PILOT_MIGRATIONS_DIR): "
 		    "\"\": expected a folder");
 	}
-	return TP_OK;
+	return check_tls(cfg, err);
 }

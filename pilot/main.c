@@ -51,6 +51,17 @@ second_signal_main(void *arg)
 	return NULL;
 }
 
+/*
+ * usage_or_failure is the exit code of a failed start: 2 when the flags
+ * were at fault (a bad URL, a TLS URL without TLS flags, a TLS file that
+ * does not load), else 1.
+ */
+static int
+usage_or_failure(const tp_err *err)
+{
+	return err->code == TP_INVALID_ARGUMENT ? 2 : 1;
+}
+
 static int
 migrate(const pilot_config *cfg)
 {
@@ -79,13 +90,15 @@ main(int argc, char **argv)
 {
 	static sigset_t             sigs; /* read by the second-signal thread */
 	pilot_config                cfg;
-	tp_log_level                level  = TP_LOG_INFO;
-	pilot_scheduler_client_opts sco    = { 0 };
-	pilot_scheduler_client     *sched  = NULL;
-	pilot_service_opts          so     = { 0 };
-	pilot_service              *svc    = NULL;
-	pilot_background_opts       bo     = { 0 };
-	pilot_background           *bg     = NULL;
+	tp_log_level                level = TP_LOG_INFO;
+	pilot_scheduler_client_opts sco   = { 0 };
+	pilot_scheduler_client     *sched = NULL;
+	pilot_service_opts          so    = { 0 };
+	pilot_service              *svc   = NULL;
+	pilot_background_opts       bo    = { 0 };
+	pilot_background           *bg    = NULL;
+	rpc_tls_opts                server_tls;
+	rpc_tls_opts                dtp_tls;
 	char                      **urls   = NULL;
 	size_t                      n_urls = 0;
 	pthread_t                   tid;
@@ -128,11 +141,13 @@ main(int argc, char **argv)
 	 * the connection (which reads as "could not reach dtp").
 	 */
 	sco.max_msg_bytes = (size_t) cfg.max_msg_bytes;
+	/* NULL without TLS flags: a tls+tcp:// URL then says what it needs. */
+	sco.tls = pilot_config_dtp_tls(&dtp_tls, &cfg);
 	if (pilot_scheduler_client_open(&sched, cfg.dtp_url, &sco, &err)
 	    != TP_OK) {
 		tp_log_error(LOG_COMPONENT, "could not open the dtp client: %s",
 		    err.msg);
-		rc = 1;
+		rc = usage_or_failure(&err);
 		goto out;
 	}
 	so.urls              = (const char *const *) urls;
@@ -143,9 +158,10 @@ main(int argc, char **argv)
 	so.max_payload_bytes = (size_t) cfg.max_payload_bytes;
 	so.max_msg_bytes     = (size_t) cfg.max_msg_bytes;
 	so.drain_ms          = (int) cfg.drain_ms;
+	so.tls               = pilot_config_server_tls(&server_tls, &cfg);
 	if (pilot_service_start(&svc, &so, &err) != TP_OK) {
 		tp_log_error(LOG_COMPONENT, "could not start: %s", err.msg);
-		rc = 1;
+		rc = usage_or_failure(&err);
 		goto out;
 	}
 	bo.database_url    = cfg.database_url;

@@ -41,6 +41,7 @@ pilot_scheduler_client_open(pilot_scheduler_client **out, const char *dtp_urls,
 		ro.max_msg_bytes = opts->max_msg_bytes;
 		ro.timeout_ms    = opts->timeout_ms;
 		ro.max_attempts  = opts->max_attempts;
+		ro.tls           = opts->tls;
 	}
 	if ((rc = rpc_client_open(&rpc, dtp_urls, &ro, err)) != TP_OK) {
 		goto out;

@@ -329,6 +329,8 @@ pilot_service_start(
 	}
 	svc       = tp_xcalloc(1, sizeof(*svc));
 	svc->opts = *opts;
+	/* Borrowed for this call only: never read after it. */
+	svc->opts.tls = NULL;
 	if (gethostname(svc->node, sizeof(svc->node)) != 0) {
 		snprintf(svc->node, sizeof(svc->node), "%s", "unknown");
 	}
@@ -344,6 +346,7 @@ pilot_service_start(
 	so.thread_init_cb = thread_init_cb;
 	so.thread_fini_cb = thread_fini_cb;
 	so.arg            = svc;
+	so.tls            = opts->tls;
 	if ((rc = rpc_server_start(&svc->server, &so, err)) != TP_OK) {
 		goto out;
 	}

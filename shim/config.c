@@ -2,6 +2,7 @@
 #include "shim/config.h"
 
 #include <netdb.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +59,18 @@ static const tp_cfg_opt opts[] = {
 	    offsetof(shim_config, api_token),
 	    "TP_API_TOKEN: when set, every route but /healthz needs "
 	    "\"Authorization: Bearer <token>\"" },
+	/* TLS, as rpc/README.md ("Flags for the binaries") names them. */
+	{ "tls-ca", "SHIM_TLS_CA", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(shim_config, tls_ca),
+	    "tls+tcp:// upstream URLs: PEM CA the services' certificates "
+	    "must verify against (their names: each URL's host)" },
+	{ "tls-cert", "SHIM_TLS_CERT", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(shim_config, tls_cert),
+	    "PEM client certificate, for services that require one (with "
+	    "--tls-key)" },
+	{ "tls-key", "SHIM_TLS_KEY", NULL, TP_CFG_STR, NULL, 0, 0,
+	    offsetof(shim_config, tls_key),
+	    "PEM private key of --tls-cert, unencrypted (mode 0600)" },
 };
 
 const tp_cfg_spec shim_config_spec = {
@@ -128,6 +141,13 @@ shim_listen_parse(struct sockaddr_storage *out, socklen_t *out_len,
 	return TP_OK;
 }
 
+/* is_set: an empty flag or variable counts as unset. */
+static bool
+is_set(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
 static tp_status
 check_listen(const char *flag, const char *env, const char *value, tp_err *err)
 {
@@ -176,7 +196,31 @@ shim_config_check(const shim_config *cfg, tp_err *err)
 		    "invalid value for --pilot-url (SHIM_PILOT_URL): \"\": "
 		    "expected an nng URL");
 	}
+	if (is_set(cfg->tls_cert) != is_set(cfg->tls_key)) {
+		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "--tls-cert (SHIM_TLS_CERT) and --tls-key (SHIM_TLS_KEY) "
+		    "go together: set both or neither");
+	}
+	if (is_set(cfg->tls_cert) && !is_set(cfg->tls_ca)) {
+		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "--tls-cert (SHIM_TLS_CERT) needs --tls-ca (SHIM_TLS_CA): "
+		    "a TLS client verifies the server against it");
+	}
 	return TP_OK;
+}
+
+const rpc_tls_opts *
+shim_config_tls(rpc_tls_opts *out, const shim_config *cfg)
+{
+	if (!is_set(cfg->tls_ca) && !is_set(cfg->tls_cert)
+	    && !is_set(cfg->tls_key)) {
+		return NULL;
+	}
+	memset(out, 0, sizeof(*out));
+	out->ca_file   = is_set(cfg->tls_ca) ? cfg->tls_ca : NULL;
+	out->cert_file = is_set(cfg->tls_cert) ? cfg->tls_cert : NULL;
+	out->key_file  = is_set(cfg->tls_key) ? cfg->tls_key : NULL;
+	return out;
 }
 
 int

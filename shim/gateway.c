@@ -685,6 +685,7 @@ shim_gateway_start(shim_gateway **out, const shim_config *cfg, tp_err *err)
 {
 	shim_gateway   *gw = tp_xcalloc(1, sizeof(*gw));
 	rpc_client_opts o  = { 0 };
+	rpc_tls_opts    tls;
 	const char     *urls[SHIM_SERVICE_COUNT];
 	const char     *addrs[SHIM_SERVICE_COUNT];
 	tp_status       rc = TP_OK;
@@ -703,6 +704,8 @@ shim_gateway_start(shim_gateway **out, const shim_config *cfg, tp_err *err)
 		                                        : &proto_pilot_envelope;
 		o.max_msg_bytes = (size_t) cfg->max_msg_bytes;
 		o.timeout_ms    = (int) cfg->rpc_timeout_ms;
+		/* One set for both; NULL without flags (see config.h). */
+		o.tls = shim_config_tls(&tls, cfg);
 		if ((rc = rpc_client_open(&gw->clients[s], urls[s], &o, err))
 		    != TP_OK) {
 			goto out;

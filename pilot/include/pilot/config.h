@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "rpc/rpc.h"
 
 typedef struct pilot_config {
 	const char *listen;       /* comma-separated nng URLs */
@@ -27,6 +28,20 @@ typedef struct pilot_config {
 	long long   bind_grace_ms;     /* an intent this old is finished */
 	const char *migrations_dir;    /* holds pilot/V<n>__*.sql */
 	const char *log_level;         /* error, warn, info, debug */
+	/*
+	 * TLS (rpc/README.md, "TLS"): PEM file paths; NULL or "" is unset.
+	 * As a server, for the tls+tcp:// listen URLs: its certificate and
+	 * key, and the CA of client certificates (mutual TLS). As a client
+	 * of DTP, for tls+tcp:// DTP URLs: the CA, a client certificate and
+	 * key, and the name DTP's certificate must hold.
+	 */
+	const char *tls_cert;
+	const char *tls_key;
+	const char *tls_client_ca;
+	const char *dtp_tls_ca;
+	const char *dtp_tls_cert;
+	const char *dtp_tls_key;
+	const char *dtp_tls_server_name;
 } pilot_config;
 
 /* The flag table; --help is generated from it. */
@@ -34,12 +49,32 @@ extern const tp_cfg_spec pilot_config_spec;
 
 /*
  * pilot_config_check validates what one field alone cannot: a database URL
- * is set, the log level is known, the URL lists are well formed, and a web
- * task of the largest payload fits in a message. Returns TP_OK or
- * TP_INVALID_ARGUMENT with a usage message in err.
+ * is set, the log level is known, the URL lists are well formed, a web
+ * task of the largest payload fits in a message, and the TLS flags come in
+ * usable sets (a certificate with its key; a client CA or a DTP client
+ * certificate only with what it needs). It reads no file: rpc does, at
+ * start. Returns TP_OK or TP_INVALID_ARGUMENT with a usage message in err.
  */
 TP_MUST_CHECK tp_status pilot_config_check(
     const pilot_config *cfg, tp_err *err);
+
+/*
+ * pilot_config_server_tls fills *out from --tls-cert, --tls-key and
+ * --tls-client-ca (which also sets require_client_cert) and returns out,
+ * or returns NULL when none of them is set: no TLS, so that a tls+tcp://
+ * listen URL is refused by the RPC server with its "needs TLS options".
+ * The paths in *out are borrowed from cfg.
+ */
+const rpc_tls_opts *pilot_config_server_tls(
+    rpc_tls_opts *out, const pilot_config *cfg);
+
+/*
+ * pilot_config_dtp_tls is the same for the client of DTP: --dtp-tls-ca,
+ * --dtp-tls-cert, --dtp-tls-key and --dtp-tls-server-name; NULL when none
+ * of the three files is set.
+ */
+const rpc_tls_opts *pilot_config_dtp_tls(
+    rpc_tls_opts *out, const pilot_config *cfg);
 
 /*
  * pilot_config_split_urls splits a comma-separated list (spaces around the

@@ -40,6 +40,7 @@
 
 #include "common/status.h"
 #include "dtp.pb.h"
+#include "rpc/rpc.h"
 
 typedef struct pilot_scheduler_client pilot_scheduler_client;
 
@@ -47,6 +48,12 @@ typedef struct pilot_scheduler_client_opts {
 	int    timeout_ms;    /* per call, retries included; 0: 5000 */
 	int    max_attempts;  /* tries of an idempotent call; 0: tp_rpc's (3) */
 	size_t max_msg_bytes; /* largest request and reply; 0: 4 MiB */
+	/*
+	 * TLS for tls+tcp:// DTP URLs (rpc/rpc.h: the CA, a client
+	 * certificate and key, the server name). NULL: no TLS, and a
+	 * tls+tcp:// URL is TP_INVALID_ARGUMENT. Borrowed for _open only.
+	 */
+	const rpc_tls_opts *tls;
 } pilot_scheduler_client_opts;
 
 /*
@@ -54,8 +61,10 @@ typedef struct pilot_scheduler_client_opts {
  * nng URLs, e.g. "tcp://127.0.0.1:9090,tcp://10.0.0.2:9090") without waiting
  * for the nodes to be up (nng reconnects by itself). opts may be NULL
  * (defaults) and is copied. Returns TP_OK and *out (caller frees with
- * pilot_scheduler_client_free), or TP_INVALID_ARGUMENT for an empty list or
- * a bad URL. Main thread, before the RPC workers start.
+ * pilot_scheduler_client_free), or TP_INVALID_ARGUMENT for an empty list, a
+ * bad URL, a tls+tcp:// URL without opts->tls, or a TLS file that is
+ * missing or does not load (named in err). Blocks only to read the TLS
+ * files. Main thread, before the RPC workers start.
  */
 TP_MUST_CHECK tp_status pilot_scheduler_client_open(
     pilot_scheduler_client **out, const char *dtp_urls,

@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "pilot/scheduler_client.h"
+#include "rpc/rpc.h"
 
 typedef struct pilot_service pilot_service;
 
@@ -25,14 +26,24 @@ typedef struct pilot_service_opts {
 	size_t                  max_payload_bytes; /* web task payload limit */
 	size_t                  max_msg_bytes;     /* RPC message limit */
 	int                     drain_ms; /* stop waits this long for calls */
+	/*
+	 * TLS for the tls+tcp:// listen URLs (rpc/rpc.h: certificate, key,
+	 * and the client CA with require_client_cert for mutual TLS). NULL:
+	 * no TLS, and a tls+tcp:// URL is TP_INVALID_ARGUMENT. Borrowed for
+	 * pilot_service_start only.
+	 */
+	const rpc_tls_opts *tls;
 } pilot_service_opts;
 
 /*
  * pilot_service_start opens one database connection per worker and starts
  * serving. Returns TP_OK and *out (caller frees with pilot_service_free);
- * TP_INVALID_ARGUMENT for bad options; TP_UNAVAILABLE when the database or
- * a listen address is unavailable. opts is copied; what it points to is
- * borrowed for the service's lifetime. Main thread.
+ * TP_INVALID_ARGUMENT for bad options (a bad listen URL, a tls+tcp:// URL
+ * without opts->tls, a TLS file that is missing or does not load: checked
+ * before any database connection is opened); TP_UNAVAILABLE when the
+ * database or a listen address is unavailable. opts is copied; what it
+ * points to is borrowed for the service's lifetime, but opts->tls for this
+ * call only. Blocks (connects, reads the TLS files). Main thread.
  */
 TP_MUST_CHECK tp_status pilot_service_start(
     pilot_service **out, const pilot_service_opts *opts, tp_err *err);

@@ -17,9 +17,10 @@ typedef struct shim_gateway shim_gateway;
 /*
  * shim_gateway_start opens the RPC clients (they connect in the background)
  * and starts both listeners. Returns TP_OK and *out (caller frees with
- * shim_gateway_free), TP_INVALID_ARGUMENT for a bad address or URL, or
- * TP_UNAVAILABLE when a listener cannot start (port in use). cfg is borrowed
- * for the gateway's lifetime. Call from the main thread.
+ * shim_gateway_free), TP_INVALID_ARGUMENT for a bad address or URL (a
+ * tls+tcp:// URL without TLS flags, a TLS file that is missing or does not
+ * load), or TP_UNAVAILABLE when a listener cannot start (port in use). cfg
+ * is borrowed for the gateway's lifetime. Call from the main thread.
  */
 TP_MUST_CHECK tp_status shim_gateway_start(
     shim_gateway **out, const shim_config *cfg, tp_err *err);
