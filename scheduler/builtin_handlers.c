@@ -1,6 +1,8 @@
 /*
  * builtin_handlers.c: the built-in task types, `demo`, `sleep` and `fail`
- * (DESIGN.md §5). Their payloads are small JSON objects parsed with jansson.
+ * (DESIGN.md §5). sleep and fail take small JSON objects, parsed with
+ * jansson from the task's parameters (dtp_job_params: the payload, or the
+ * inner payload of a task bound through TaskPilot).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,7 +16,7 @@
 #define FAIL_MAX_TIMES 1000LL
 
 /*
- * int_field reads {"<name>": N} from the payload with N an integer in
+ * int_field reads {"<name>": N} from the parameters with N an integer in
  * [0, max]. Returns false with a reason in why otherwise.
  */
 static bool
@@ -24,10 +26,11 @@ int_field(long long *out, dtp_job *job, const char *name, long long max,
 	json_error_t jerr;
 	json_t      *root;
 	json_t      *v;
-	bool         ok = false;
+	bool         ok     = false;
+	size_t       len    = 0;
+	const char  *params = dtp_job_params(job, &len);
 
-	root = json_loadb(dtp_job_payload(job), dtp_job_payload_len(job),
-	    JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(params, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		snprintf(why, why_size, "payload is not JSON: %s", jerr.text);
 		return false;

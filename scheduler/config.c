@@ -6,11 +6,14 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/config.h"
 #include "common/log.h"
+#include "exec.h"
 #include "scheduler/backoff.h"
 
 #define COMPONENT "dtp"
@@ -62,6 +65,18 @@ static const tp_cfg_opt opts[] = {
 	    OFF(drain_ms),
 	    "on shutdown, how long running tasks may finish before they are "
 	    "handed back" },
+	{ "handler-grace-ms", "DTP_HANDLER_GRACE_MS", NULL, TP_CFG_INT, "5000",
+	    100, 600000, OFF(handler_grace_ms),
+	    "how long a handler asked to stop (cancel, timeout, lost lease, "
+	    "shutdown) may run on before its attempt is ended for it and its "
+	    "thread abandoned" },
+	{ "exec", "DTP_EXEC", NULL, TP_CFG_STR, NULL, 0, 0, OFF(exec),
+	    "exec task types, TYPE=/abs/path[,TYPE=/abs/path...]: each runs "
+	    "its program (no shell, no arguments); off when empty" },
+	{ "exec-kill-grace-ms", "DTP_EXEC_KILL_GRACE_MS", NULL, TP_CFG_INT,
+	    "2000", 0, 60000, OFF(exec_kill_grace_ms),
+	    "a stopped exec command gets SIGTERM, then SIGKILL this much "
+	    "later" },
 	{ "migrations-dir", "DTP_MIGRATIONS_DIR", NULL, TP_CFG_STR,
 	    TP_SOURCE_DIR "/db/migrations", 0, 0, OFF(migrations_dir),
 	    "folder holding dtp/V<n>__*.sql" },
@@ -73,7 +88,7 @@ static const tp_cfg_spec spec = {
 	.prog       = "dtp",
 	.summary    = "DTP, the execution engine: runs scheduler tasks on a "
 	              "worker pool and serves CreateTask, GetTask, CancelTask, "
-	              "ListTasks and Health over nng RPC.",
+	              "ListTasks, Health and Metrics over nng RPC.",
 	.usage      = "[flags]",
 	.opts       = opts,
 	.n_opts     = sizeof(opts) / sizeof(opts[0]),
@@ -97,6 +112,33 @@ printable(const char *s)
 		}
 	}
 	return true;
+}
+
+/* check_exec checks the --exec list and its programs: -1 or exit code 2. */
+static int
+check_exec(const dtp_config *cfg)
+{
+	dtp_exec_spec *specs = NULL;
+	size_t         n     = 0;
+	tp_err         err;
+	int            rc = -1;
+
+	if (dtp_exec_parse_list(&specs, &n, cfg->exec, &err) != TP_OK) {
+		return usage("exec", "DTP_EXEC", cfg->exec, err.msg);
+	}
+	for (size_t i = 0; i < n && rc == -1; i++) {
+		struct stat st;
+		char        why[DTP_EXEC_PATH_MAX + 128];
+		if (stat(specs[i].path, &st) != 0 || !S_ISREG(st.st_mode)
+		    || access(specs[i].path, X_OK) != 0) {
+			snprintf(why, sizeof(why),
+			    "type \"%s\": %s is not an executable file",
+			    specs[i].type, specs[i].path);
+			rc = usage("exec", "DTP_EXEC", cfg->exec, why);
+		}
+	}
+	free(specs);
+	return rc;
 }
 
 int
@@ -148,6 +190,17 @@ dtp_config_parse(dtp_config *cfg, int argc, char **argv)
 		snprintf(v, sizeof(v), "%lld", cfg->backoff_max_ms);
 		return usage("backoff-max-ms", "DTP_BACKOFF_MAX_MS", v,
 		    "must not be below --backoff-base-ms");
+	}
+	if ((rc = check_exec(cfg)) != -1) {
+		return rc;
+	}
+	if (cfg->exec != NULL && strchr(cfg->exec, '=') != NULL
+	    && cfg->handler_grace_ms <= cfg->exec_kill_grace_ms) {
+		char v[32];
+		snprintf(v, sizeof(v), "%lld", cfg->handler_grace_ms);
+		return usage("handler-grace-ms", "DTP_HANDLER_GRACE_MS", v,
+		    "must be above --exec-kill-grace-ms, so that a stopped "
+		    "command can be killed first");
 	}
 	if (!tp_log_parse_level(&level, cfg->log_level)) {
 		return usage("log-level", "TP_LOG_LEVEL", cfg->log_level,

@@ -36,7 +36,7 @@ claim(dtp_pool *p, int capacity)
 	tp_err       err;
 
 	tp_err_clear(&err);
-	if (dtp_store_claim(&tasks, &n, p->dispatch_conn, p->node,
+	if (dtp_store_claim(&tasks, &n, p->dispatch_conn, p->node, p->types,
 	        p->opts.lease_ms, capacity, &err)
 	    != TP_OK) {
 		tp_log_warn(COMPONENT, "could not claim tasks: %s", err.msg);

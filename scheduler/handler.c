@@ -4,6 +4,7 @@
  */
 #include "scheduler/handler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ typedef struct entry {
 	char           type[TYPE_MAX + 1];
 	dtp_handler_cb cb;
 	void          *arg;
+	void (*free_cb)(void *); /* NULL: arg is borrowed */
 } entry;
 
 struct dtp_registry {
@@ -56,6 +58,11 @@ dtp_registry_free(dtp_registry *r)
 	if (r == NULL) {
 		return;
 	}
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->entries[i].free_cb != NULL) {
+			r->entries[i].free_cb(r->entries[i].arg);
+		}
+	}
 	free(r->entries);
 	free(r);
 }
@@ -64,29 +71,43 @@ tp_status
 dtp_registry_add(dtp_registry *r, const char *type, dtp_handler_cb cb,
     void *arg, tp_err *err)
 {
+	return dtp_registry_add_owned(r, type, cb, arg, NULL, err);
+}
+
+tp_status
+dtp_registry_add_owned(dtp_registry *r, const char *type, dtp_handler_cb cb,
+    void *arg, void (*free_cb)(void *), tp_err *err)
+{
+	tp_status rc = TP_OK;
+
 	if (!dtp_type_is_valid(type)) {
-		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		rc = tp_err_set(err, TP_INVALID_ARGUMENT,
 		    "invalid handler type \"%.64s\": expected 1 to 64 "
 		    "characters of [a-z0-9_.-]",
 		    type != NULL ? type : "");
+		goto out;
 	}
 	if (cb == NULL) {
-		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		rc = tp_err_set(err, TP_INVALID_ARGUMENT,
 		    "handler for type \"%s\" is NULL", type);
+		goto out;
 	}
 	if (dtp_registry_find(r, type, NULL, NULL)) {
-		return tp_err_set(err, TP_ALREADY_EXISTS,
+		rc = tp_err_set(err, TP_ALREADY_EXISTS,
 		    "a handler for type \"%s\" is already registered", type);
+		goto out;
 	}
 	if (r->n == r->cap) {
 		r->cap     = r->cap == 0 ? 8 : r->cap * 2;
 		r->entries = tp_xrealloc(r->entries, r->cap * sizeof(entry));
 	}
 	strcpy(r->entries[r->n].type, type);
-	r->entries[r->n].cb  = cb;
-	r->entries[r->n].arg = arg;
+	r->entries[r->n].cb      = cb;
+	r->entries[r->n].arg     = arg;
+	r->entries[r->n].free_cb = free_cb;
 	r->n++;
-	return TP_OK;
+out:
+	return rc;
 }
 
 bool
@@ -105,4 +126,24 @@ dtp_registry_find(
 		}
 	}
 	return false;
+}
+
+char *
+dtp_registry_types(const dtp_registry *r, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	if (size == 0) {
+		return buf;
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < r->n && used < size; i++) {
+		int w = snprintf(buf + used, size - used, "%s%s",
+		    i > 0 ? "," : "", r->entries[i].type);
+		if (w < 0) {
+			break;
+		}
+		used += (size_t) w;
+	}
+	return buf;
 }

@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "common/clock.h"
 #include "common/mem.h"
@@ -37,6 +41,8 @@ dtp_job_init(dtp_job *job, int64_t id, const char *type, const char *payload,
 	pthread_cond_init(&job->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&job->stop_reason, DTP_STOP_NONE);
+	atomic_init(&job->stop_mono_us, 0);
+	job->stop_fd = -1;
 }
 
 void
@@ -44,22 +50,153 @@ dtp_job_fini(dtp_job *job)
 {
 	free(job->result);
 	job->result = NULL;
+	free(job->params);
+	job->params = NULL;
+	if (job->stop_fd >= 0) {
+		close(job->stop_fd);
+		job->stop_fd = -1;
+	}
 	pthread_cond_destroy(&job->cv);
 	pthread_mutex_destroy(&job->mu);
 }
 
-void
+/* signal_fd makes the stop fd readable; job->mu held. */
+static void
+signal_fd(dtp_job *job)
+{
+	uint64_t one = 1;
+
+	if (job->stop_fd >= 0) {
+		/* A full counter (EAGAIN) is readable already. */
+		(void) !write(job->stop_fd, &one, sizeof(one));
+	}
+}
+
+bool
 dtp_job_stop(dtp_job *job, dtp_stop_reason reason)
 {
 	int none = DTP_STOP_NONE;
 
 	if (!atomic_compare_exchange_strong(
 	        &job->stop_reason, &none, (int) reason)) {
-		return;
+		return false;
 	}
+	atomic_store(&job->stop_mono_us, tp_clock_mono_us());
 	pthread_mutex_lock(&job->mu);
 	pthread_cond_broadcast(&job->cv);
+	signal_fd(job);
 	pthread_mutex_unlock(&job->mu);
+	return true;
+}
+
+int64_t
+dtp_job_stopped_at_us(dtp_job *job)
+{
+	return atomic_load(&job->stop_mono_us);
+}
+
+int
+dtp_job_stop_fd(dtp_job *job)
+{
+	int fd;
+
+	pthread_mutex_lock(&job->mu);
+	if (job->stop_fd < 0) {
+		job->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		/* A stop that came first must show at once. */
+		if (atomic_load(&job->stop_reason) != DTP_STOP_NONE) {
+			signal_fd(job);
+		}
+	}
+	fd = job->stop_fd;
+	pthread_mutex_unlock(&job->mu);
+	return fd;
+}
+
+int64_t
+dtp_job_remaining_ms(const dtp_job *job)
+{
+	int64_t left = job->deadline_mono_ms - tp_clock_mono_ms();
+
+	return left > 0 ? left : 0;
+}
+
+bool
+dtp_job_unwrap(char **params, size_t *params_len, int64_t *web_task_id,
+    const char *payload, size_t len)
+{
+	json_t *root = NULL;
+	json_t *id;
+	json_t *inner;
+	size_t  i  = 0;
+	bool    ok = false;
+
+	/* Cheap refusals first: most payloads are not wrapped. */
+	while (i < len
+	    && (payload[i] == ' ' || payload[i] == '\t' || payload[i] == '\n'
+	        || payload[i] == '\r')) {
+		i++;
+	}
+	if (i == len || payload[i] != '{'
+	    || strstr(payload, "\"webTaskId\"") == NULL) {
+		return false;
+	}
+	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL);
+	if (root == NULL || !json_is_object(root)) {
+		goto out;
+	}
+	id    = json_object_get(root, "webTaskId");
+	inner = json_object_get(root, "payload");
+	if (id == NULL || !json_is_integer(id) || inner == NULL
+	    || !json_is_string(inner)) {
+		goto out;
+	}
+	*params_len  = json_string_length(inner);
+	*params      = tp_xstrndup(json_string_value(inner), *params_len);
+	*web_task_id = (int64_t) json_integer_value(id);
+	ok           = true;
+out:
+	json_decref(root);
+	return ok;
+}
+
+/* unwrap_once fills the job's parameters on first use. */
+static void
+unwrap_once(dtp_job *job)
+{
+	if (job->params_done) {
+		return;
+	}
+	job->params_done = true;
+	if (!dtp_job_unwrap(&job->params, &job->params_len, &job->web_task_id,
+	        job->payload, job->payload_len)) {
+		job->params      = NULL;
+		job->params_len  = 0;
+		job->web_task_id = 0;
+	}
+}
+
+const char *
+dtp_job_params(dtp_job *job, size_t *len)
+{
+	unwrap_once(job);
+	if (job->params == NULL) {
+		if (len != NULL) {
+			*len = job->payload_len;
+		}
+		return job->payload;
+	}
+	if (len != NULL) {
+		*len = job->params_len;
+	}
+	return job->params;
+}
+
+int64_t
+dtp_job_web_task_id(dtp_job *job)
+{
+	unwrap_once(job);
+	return job->web_task_id;
 }
 
 char *

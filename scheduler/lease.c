@@ -1,7 +1,8 @@
 /*
  * lease.c: the lease ticker of the worker pool: every lease/3 it renews the
  * leases of this node's running attempts in one statement, stops handlers
- * whose lease is gone, and reaps expired leases of any node. See the
+ * whose lease is gone, and reaps expired leases of any node; in between it
+ * writes the ends of attempts the watchdog abandoned (watch.c). See the
  * DESIGN in worker.c.
  */
 #include <inttypes.h>
@@ -54,7 +55,8 @@ renew(dtp_pool *p, dtp_lease *leases, int64_t tick_ms)
 			/* Stop before the lease can run out in the database. */
 			if (t0 - s->lease_ok_mono_ms
 			    >= p->opts.lease_ms - tick_ms) {
-				dtp_job_stop(s->job, DTP_STOP_LEASE_LOST);
+				(void) dtp_job_stop(
+				    s->job, DTP_STOP_LEASE_LOST);
 			}
 			continue;
 		}
@@ -64,11 +66,13 @@ renew(dtp_pool *p, dtp_lease *leases, int64_t tick_ms)
 				continue;
 			}
 			if (!leases[j].renewed) {
-				dtp_job_stop(s->job, DTP_STOP_LEASE_LOST);
+				(void) dtp_job_stop(
+				    s->job, DTP_STOP_LEASE_LOST);
 			} else {
 				s->lease_ok_mono_ms = t0;
 				if (leases[j].cancel_requested) {
-					dtp_job_stop(s->job, DTP_STOP_CANCEL);
+					(void) dtp_job_stop(
+					    s->job, DTP_STOP_CANCEL);
 				}
 			}
 		}
@@ -83,23 +87,27 @@ renew(dtp_pool *p, dtp_lease *leases, int64_t tick_ms)
 static void
 reap(dtp_pool *p)
 {
-	int    n_pending = 0;
-	int    n_ended   = 0;
-	tp_err err;
+	dtp_reaped r = { 0, 0, 0 };
+	tp_err     err;
 
-	if (dtp_store_reap(
-	        &n_pending, &n_ended, p->tick_conn, p->opts.lease_ms, &err)
+	if (dtp_store_reap(&r, p->tick_conn, p->node, p->opts.lease_ms, &err)
 	    != TP_OK) {
 		tp_log_warn(
 		    COMPONENT, "could not reap expired leases: %s", err.msg);
 		return;
 	}
-	if (n_pending + n_ended > 0) {
+	if (r.pending + r.failed + r.cancelled > 0) {
 		tp_log_info(COMPONENT,
-		    "reaped expired leases pending=%d ended=%d", n_pending,
-		    n_ended);
+		    "reaped expired leases pending=%d failed=%d cancelled=%d",
+		    r.pending, r.failed, r.cancelled);
+		dtp_metrics_lease_expired(
+		    p->opts.metrics, r.pending + r.failed + r.cancelled);
+		dtp_metrics_finished(
+		    p->opts.metrics, DTP_STATE_FAILED, r.failed);
+		dtp_metrics_finished(
+		    p->opts.metrics, DTP_STATE_CANCELLED, r.cancelled);
 	}
-	if (n_pending > 0) {
+	if (r.pending > 0) {
 		dtp_pool_wake(p);
 	}
 }
@@ -111,18 +119,36 @@ dtp_lease_main(void *arg)
 	int64_t    tick_ms = p->opts.lease_ms / 3;
 	dtp_lease *leases
 	    = tp_xcalloc((size_t) p->opts.workers, sizeof(dtp_lease));
-	int64_t next = tp_clock_mono_ms() + tick_ms;
+	int64_t  next = tp_clock_mono_ms() + tick_ms;
+	uint64_t rng  = (uint64_t) tp_clock_mono_us() * 0x9e3779b97f4a7c15ULL;
 
 	pthread_mutex_lock(&p->mu);
-	while (!p->stop_ticker) {
-		if (tp_clock_mono_ms() < next) {
+	for (;;) {
+		bool tick;
+		bool ends;
+		if (!p->stop_ticker && p->n_ends == 0
+		    && tp_clock_mono_ms() < next) {
+			/* The watchdog broadcasts tick_cv when it queued the
+			 * end of an abandoned attempt. */
 			dtp_pool_timed_wait(&p->tick_cv, &p->mu, next);
 			continue;
 		}
-		next = tp_clock_mono_ms() + tick_ms;
+		tick = !p->stop_ticker && tp_clock_mono_ms() >= next;
+		ends = p->n_ends > 0;
+		if (!tick && !ends) {
+			break; /* stopping, nothing left to write */
+		}
+		if (tick) {
+			next = tp_clock_mono_ms() + tick_ms;
+		}
 		pthread_mutex_unlock(&p->mu);
-		renew(p, leases, tick_ms);
-		reap(p);
+		if (tick) {
+			renew(p, leases, tick_ms);
+			reap(p);
+		}
+		if (ends) {
+			dtp_pool_write_ends(p, p->tick_conn, &rng);
+		}
 		pthread_mutex_lock(&p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);

@@ -12,6 +12,7 @@
 #include "common/mem.h"
 #include "db/conn.h"
 #include "db/migrate.h"
+#include "metrics.h"
 #include "proto/envelope.h"
 #include "rpc/server.h"
 #include "scheduler/backoff.h"
@@ -26,6 +27,7 @@ struct dtp_node {
 	const dtp_config *cfg;
 	char            **urls;
 	size_t            n_urls;
+	dtp_metrics      *metrics;
 	dtp_pool         *pool;
 	dtp_service       svc;
 	rpc_server       *server;
@@ -78,7 +80,8 @@ dtp_node_start(
 	dtp_pool_opts   po;
 	rpc_server_opts so;
 
-	n->cfg = cfg;
+	n->cfg     = cfg;
+	n->metrics = dtp_metrics_new();
 	split_urls(n, cfg->listen);
 	if (n->n_urls == 0) {
 		rc = tp_err_set(err, TP_INVALID_ARGUMENT,
@@ -102,7 +105,9 @@ dtp_node_start(
 		po.backoff.jitter = DTP_JITTER_EQUAL;
 	}
 	po.max_result_bytes = (size_t) cfg->max_payload_bytes;
+	po.handler_grace_ms = cfg->handler_grace_ms;
 	po.reg              = reg;
+	po.metrics          = n->metrics;
 	if ((rc = dtp_pool_start(&n->pool, &po, err)) != TP_OK) {
 		goto out;
 	}
@@ -114,6 +119,7 @@ dtp_node_start(
 	n->svc.max_payload_bytes    = (size_t) cfg->max_payload_bytes;
 	n->svc.max_msg_bytes        = (size_t) cfg->max_msg_bytes;
 	n->svc.pool                 = n->pool;
+	n->svc.metrics              = n->metrics;
 
 	memset(&so, 0, sizeof(so));
 	so.env            = &proto_dtp_envelope;
@@ -126,6 +132,8 @@ dtp_node_start(
 	so.thread_init_cb = dtp_service_thread_init;
 	so.thread_fini_cb = dtp_service_thread_fini;
 	so.arg            = &n->svc;
+	so.observe_cb     = dtp_metrics_rpc_observe;
+	so.observe_arg    = n->metrics;
 	if ((rc = rpc_server_start(&n->server, &so, err)) != TP_OK) {
 		goto out;
 	}
@@ -208,6 +216,7 @@ dtp_node_free(dtp_node *n)
 	}
 	(void) dtp_node_stop(n);
 	dtp_pool_free(n->pool);
+	dtp_metrics_free(n->metrics);
 	for (size_t i = 0; i < n->n_urls; i++) {
 		free(n->urls[i]);
 	}

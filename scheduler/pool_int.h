@@ -15,8 +15,6 @@
 #include "job.h"
 #include "worker.h"
 
-/* How long stopped handlers get to return after the drain time. */
-#define STOP_GRACE_MS 3000
 /* How often a failed completion write is tried before giving up. */
 #define RECORD_TRIES 3
 /* Slack on local timers, so the database's now() has passed run_at. */
@@ -27,36 +25,69 @@ typedef struct queued {
 	int64_t     claimed_mono_ms; /* when the claim started */
 } queued;
 
-/* One per worker: what it runs, for cancels, renewals and shutdown. */
+/* What the end of an attempt needs to know of its task. */
+typedef struct attempt_info {
+	int64_t     id;
+	const char *type; /* borrowed */
+	int         attempt;
+	int         max_attempts;
+	int64_t     timeout_ms;
+	dtp_backoff backoff; /* the task's own, or the node's */
+} attempt_info;
+
+/*
+ * One per worker: what it runs, for cancels, renewals, the watchdog and
+ * shutdown. Every field is guarded by mu.
+ */
 typedef struct slot {
-	bool assigned;    /* a task was taken; guarded by mu */
-	bool cancel_seen; /* cancelled before its job existed; guarded by mu */
-	dtp_job *job;     /* guarded by mu; NULL while not running a handler */
-	int64_t  id;
-	int      attempt;
-	int64_t  lease_ok_mono_ms; /* the lease was good at this time */
+	bool         assigned;    /* a task was taken */
+	bool         cancel_seen; /* cancelled before its job existed */
+	dtp_job     *job;         /* NULL while not running a handler */
+	int64_t      id;
+	int          attempt;
+	int64_t      lease_ok_mono_ms; /* the lease was good at this time */
+	attempt_info info;             /* info.type points into type */
+	char         type[65];
 } slot;
 
+/* An abandoned handler's attempt, queued by the watchdog for the ticker. */
+typedef struct dtp_ended {
+	attempt_info    info; /* info.type is set to type when written */
+	char            type[65];
+	dtp_stop_reason reason;
+	int64_t         stopped_ms_ago;
+} dtp_ended;
+
+/*
+ * A worker thread. The pool holds one per slot; a worker whose handler
+ * ignored its stop past the grace is abandoned: the pool puts a new worker
+ * in its slot, and the old one, once its handler returns, frees itself.
+ */
 typedef struct worker {
 	dtp_pool *pool;
 	int       index;
-	db_conn  *conn;
+	db_conn  *conn; /* opened by the thread itself when NULL at start */
 	uint64_t  rng;
 	pthread_t thread;
-	bool      started;
-	bool      exited; /* guarded by mu */
+	bool      started;    /* set under mu once the thread runs */
+	bool      spawning;   /* the watchdog is starting it; mu */
+	bool      cap_logged; /* said why it is not started; mu */
+	bool      exited;     /* guarded by mu */
+	bool      abandoned;  /* guarded by mu; the thread is detached */
 } worker;
 
 struct dtp_pool {
 	dtp_pool_opts opts;
 	char         *conninfo;
 	char         *node;
+	char         *types; /* text[] literal of the registered types */
 	int           wake_fd;
 
 	pthread_mutex_t mu;
-	pthread_cond_t  work_cv; /* workers: a task queued, or stopping */
-	pthread_cond_t  idle_cv; /* stop: a worker finished; CLOCK_MONOTONIC */
-	pthread_cond_t  tick_cv; /* the ticker's sleep; CLOCK_MONOTONIC */
+	pthread_cond_t  work_cv;  /* workers: a task queued, or stopping */
+	pthread_cond_t  idle_cv;  /* stop: a worker finished; CLOCK_MONOTONIC */
+	pthread_cond_t  tick_cv;  /* the ticker's sleep; CLOCK_MONOTONIC */
+	pthread_cond_t  watch_cv; /* the watchdog's sleep; CLOCK_MONOTONIC */
 
 	queued *queue;  /* ring of opts.workers entries, guarded by mu */
 	int     q_head; /* guarded by mu */
@@ -71,14 +102,22 @@ struct dtp_pool {
 	bool stop_dispatcher; /* guarded by mu */
 	bool stop_workers;    /* guarded by mu */
 	bool stop_ticker;     /* guarded by mu */
+	bool stop_watcher;    /* guarded by mu */
+	int  n_abandoned;     /* abandoned threads still running; mu */
+	/* Ends of abandoned attempts for the ticker to write; mu. */
+	dtp_ended *ends;
+	int        n_ends;
+	int        cap_ends;
 
 	db_conn  *dispatch_conn;
 	db_conn  *tick_conn;
 	pthread_t dispatcher;
 	pthread_t ticker;
+	pthread_t watcher;
 	bool      dispatcher_started;
 	bool      ticker_started;
-	worker   *workers;
+	bool      watcher_started;
+	worker  **workers;   /* one per slot; guarded by mu (replaced) */
 	bool      abandoned; /* a worker thread never ended */
 };
 
@@ -92,8 +131,46 @@ void dtp_pool_timed_wait(
 /* dtp_pool_wake_dispatcher wakes the dispatcher's poll(). Any thread. */
 void dtp_pool_wake_dispatcher(dtp_pool *p);
 
-/* The thread entry points: arg is the pool. */
+/*
+ * dtp_pool_end_attempt writes how an attempt ended (end_kind) on c: see
+ * worker.c. Used by workers and by the watchdog for abandoned handlers.
+ */
+typedef enum end_kind {
+	END_SUCCEED,
+	END_RETRY,
+	END_FAIL,
+	END_CANCELLED,
+	END_RELEASE,
+} end_kind;
+
+void dtp_pool_end_attempt(dtp_pool *p, db_conn *c, const attempt_info *t,
+    end_kind kind, const char *text, int64_t delay_ms, int64_t elapsed_ms);
+
+/*
+ * dtp_pool_end_failed ends a failed or timed-out attempt on c: retried
+ * after delay_ms (has_delay) or the backoff while attempts remain and it is
+ * not permanent, FAILED otherwise.
+ */
+void dtp_pool_end_failed(dtp_pool *p, db_conn *c, const attempt_info *t,
+    uint64_t *rng, bool permanent, bool has_delay, int64_t delay_ms,
+    const char *msg, int64_t elapsed_ms);
+
+/*
+ * dtp_pool_write_ends writes the ends of the attempts the watchdog
+ * abandoned (watch.c) on c. The ticker's thread.
+ */
+void dtp_pool_write_ends(dtp_pool *p, db_conn *c, uint64_t *rng);
+
+/* dtp_pool_pause_ms sleeps ms milliseconds; call it without a lock. */
+void dtp_pool_pause_ms(int64_t ms);
+
+/* dtp_pool_worker_new returns a worker for slot index, not started. */
+worker *dtp_pool_worker_new(dtp_pool *p, int index, uint64_t seed);
+
+/* The thread entry points: arg is the pool, or the worker. */
 void *dtp_dispatch_main(void *arg);
 void *dtp_lease_main(void *arg);
+void *dtp_watch_main(void *arg);
+void *dtp_worker_main(void *arg);
 
 #endif /* SCHEDULER_POOL_INT_H */

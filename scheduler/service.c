@@ -23,6 +23,8 @@
 #define COMPONENT          "dtp.service"
 #define MAX_ATTEMPTS_MAX   100
 #define TIMEOUT_MS_MAX     86400000LL
+#define BACKOFF_BASE_MAX   3600000LL
+#define BACKOFF_MAX_MAX    86400000LL
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX     1000
 /* Room in a list reply for the envelope, status and cursor. */
@@ -205,6 +207,35 @@ create_task(void *tctx, const void *req, void *rep, tp_err *err)
 		}
 		nt.run_at_ms = in->run_at_ms;
 	}
+	nt.backoff_base_ms = 0;
+	nt.backoff_max_ms  = 0;
+	if (in->has_backoff_base_ms) {
+		if (in->backoff_base_ms < 1
+		    || in->backoff_base_ms > BACKOFF_BASE_MAX) {
+			return tp_err_set(err, TP_INVALID_ARGUMENT,
+			    "invalid backoff_base_ms %" PRId64
+			    ": expected 1 to %lld",
+			    in->backoff_base_ms, BACKOFF_BASE_MAX);
+		}
+		nt.backoff_base_ms = in->backoff_base_ms;
+	}
+	if (in->has_backoff_max_ms) {
+		if (in->backoff_max_ms < 1
+		    || in->backoff_max_ms > BACKOFF_MAX_MAX) {
+			return tp_err_set(err, TP_INVALID_ARGUMENT,
+			    "invalid backoff_max_ms %" PRId64
+			    ": expected 1 to %lld",
+			    in->backoff_max_ms, BACKOFF_MAX_MAX);
+		}
+		if (in->has_backoff_base_ms
+		    && in->backoff_max_ms < in->backoff_base_ms) {
+			return tp_err_set(err, TP_INVALID_ARGUMENT,
+			    "invalid backoff_max_ms %" PRId64
+			    ": below backoff_base_ms %" PRId64,
+			    in->backoff_max_ms, in->backoff_base_ms);
+		}
+		nt.backoff_max_ms = in->backoff_max_ms;
+	}
 	/* An empty key is no key, as Task.idempotency_key shows it. */
 	nt.idempotency_key = NULL;
 	if (in->has_idempotency_key && in->idempotency_key[0] != '\0') {
@@ -269,13 +300,17 @@ cancel_task(void *tctx, const void *req, void *rep, tp_err *err)
 	if ((rc = check_id(id, err)) != TP_OK) {
 		return rc;
 	}
-	if ((rc = dtp_store_cancel(&task, t->conn, id, err)) != TP_OK) {
+	if ((rc = dtp_store_cancel(&task, t->conn, id, t->svc->node, err))
+	    != TP_OK) {
 		return rc;
 	}
+	dtp_metrics_cancel(t->svc->metrics);
 	if (task.status == dtp_v1_TaskStatus_TASK_STATUS_RUNNING) {
 		/* Stored and committed; tell the handler if it runs here
 		 * (other nodes hear NOTIFY dtp_cancel). */
 		dtp_pool_cancel(t->svc->pool, id);
+	} else if (task.status == dtp_v1_TaskStatus_TASK_STATUS_CANCELLED) {
+		dtp_metrics_finished(t->svc->metrics, DTP_STATE_CANCELLED, 1);
 	}
 	tp_log_info(COMPONENT, "cancel requested task_id=%" PRId64 " status=%s",
 	    id, dtp_state_name((int) task.status));
@@ -394,10 +429,48 @@ health(void *tctx, const void *req, void *rep, tp_err *err)
 	return TP_OK;
 }
 
+/*
+ * metrics answers with the exposition text: this node's counters and
+ * workers, and the task counts its database gives (when it answers: a
+ * database error still gets the rest, with dtp_database_up 0).
+ */
+static tp_status
+metrics(void *tctx, const void *req, void *rep, tp_err *err)
+{
+	thread_ctx          *t   = tctx;
+	dtp_v1_Reply        *out = rep;
+	dtp_metrics_snapshot snap;
+	dtp_stats            stats;
+	tp_err               db_err;
+	size_t               len = 0;
+
+	(void) req;
+	(void) err;
+	memset(&snap, 0, sizeof(snap));
+	snap.node    = t->svc->node;
+	snap.version = TP_VERSION;
+	dtp_pool_workers(t->svc->pool, &snap.workers_busy, &snap.workers_idle,
+	    &snap.abandoned_running);
+	if (dtp_store_stats(&stats, t->conn, &db_err) == TP_OK) {
+		snap.db_ok = true;
+		memcpy(snap.tasks, stats.tasks, sizeof(snap.tasks));
+		snap.oldest_pending_age_seconds
+		    = stats.oldest_pending_age_seconds;
+	} else {
+		tp_log_warn(COMPONENT, "could not count tasks for metrics: %s",
+		    db_err.msg);
+	}
+	out->which_result = dtp_v1_Reply_metrics_tag;
+	out->result.metrics.text
+	    = dtp_metrics_render(t->svc->metrics, &snap, &len);
+	return TP_OK;
+}
+
 const rpc_handler_cb dtp_service_handlers[PROTO_DTP_MAX_CALL + 1] = {
 	[dtp_v1_Request_create_task_tag] = create_task,
 	[dtp_v1_Request_get_task_tag]    = get_task,
 	[dtp_v1_Request_cancel_task_tag] = cancel_task,
 	[dtp_v1_Request_list_tasks_tag]  = list_tasks,
 	[dtp_v1_Request_health_tag]      = health,
+	[dtp_v1_Request_metrics_tag]     = metrics,
 };

@@ -1,6 +1,6 @@
 /*
  * service.h (private): the DTP RPC service: the handlers of CreateTask,
- * GetTask, CancelTask, ListTasks and Health for rpc_server, and the
+ * GetTask, CancelTask, ListTasks, Health and Metrics for rpc_server, and the
  * per-thread context (one database connection per RPC thread).
  */
 #ifndef SCHEDULER_SERVICE_H
@@ -11,17 +11,19 @@
 
 #include "common/status.h"
 #include "dtp.pb.h"
+#include "metrics.h"
 #include "rpc/server.h"
 #include "worker.h"
 
 typedef struct dtp_service {
-	const char *node;     /* borrowed */
-	const char *conninfo; /* borrowed */
-	int         default_max_attempts;
-	int64_t     default_timeout_ms;
-	size_t      max_payload_bytes;
-	size_t      max_msg_bytes;
-	dtp_pool   *pool; /* borrowed: told about new work and cancels */
+	const char  *node;     /* borrowed */
+	const char  *conninfo; /* borrowed */
+	int          default_max_attempts;
+	int64_t      default_timeout_ms;
+	size_t       max_payload_bytes;
+	size_t       max_msg_bytes;
+	dtp_pool    *pool;    /* borrowed: told about new work and cancels */
+	dtp_metrics *metrics; /* borrowed */
 } dtp_service;
 
 /* Indexed by the request's call tag (rpc_server_opts.handlers). */

@@ -26,7 +26,7 @@
 	"floor(extract(epoch FROM updated_at) * 1000)::int8, "               \
 	"coalesce(floor(extract(epoch FROM started_at) * 1000)::int8, 0), "  \
 	"coalesce(floor(extract(epoch FROM finished_at) * 1000)::int8, 0), " \
-	"locked_by"
+	"locked_by, coalesce(backoff_base_ms, 0), coalesce(backoff_max_ms, 0)"
 /* TASK_COLS for a statement that joins another relation to dtp.task t. */
 #define TASK_COLS_T                                                            \
 	"t.id, t.type, t.payload, t.status, t.attempts, t.max_attempts, "      \
@@ -36,8 +36,9 @@
 	"floor(extract(epoch FROM t.updated_at) * 1000)::int8, "               \
 	"coalesce(floor(extract(epoch FROM t.started_at) * 1000)::int8, 0), "  \
 	"coalesce(floor(extract(epoch FROM t.finished_at) * 1000)::int8, 0), " \
-	"t.locked_by"
-#define N_TASK_COLS 17
+	"t.locked_by, coalesce(t.backoff_base_ms, 0), "                        \
+	"coalesce(t.backoff_max_ms, 0)"
+#define N_TASK_COLS 19
 
 /*
  * The fingerprint of (type, payload): md5 of the length-prefixed type and
@@ -105,6 +106,8 @@ row_to_task(dtp_v1_Task *t, const db_rows *r, int i)
 	t->started_at_ms  = db_rows_int64(r, i, 14);
 	t->finished_at_ms = db_rows_int64(r, i, 15);
 	copy_str(t->locked_by, sizeof(t->locked_by), db_rows_get(r, i, 16));
+	t->backoff_base_ms = db_rows_int64(r, i, 17);
+	t->backoff_max_ms  = db_rows_int64(r, i, 18);
 }
 
 static void
@@ -139,11 +142,11 @@ dtp_store_tasks_free(dtp_v1_Task *tasks, int n)
  * PostgreSQL folds equal notifications of a transaction). */
 static const char *const sql_create
     = "INSERT INTO dtp.task (type, payload, max_attempts, timeout_ms, run_at,"
-      " idempotency_key, fingerprint)"
+      " idempotency_key, fingerprint, backoff_base_ms, backoff_max_ms)"
       " VALUES ($1::text, $2::text, $3::int4, $4::int8,"
       " coalesce(to_timestamp($5::float8 / 1000), now()), $6::text,"
       " CASE WHEN $6::text IS NULL THEN NULL"
-      " ELSE " FP_12 " END)"
+      " ELSE " FP_12 " END, $7::int8, $8::int8)"
       " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
       " DO NOTHING"
       " RETURNING " TASK_COLS ", pg_notify('" DTP_CHANNEL_TASK "', '')";
@@ -162,18 +165,24 @@ dtp_store_create(dtp_v1_Task *out, bool *replayed, db_conn *c,
 	char        max_attempts[24];
 	char        timeout_ms[24];
 	char        run_at[24];
-	const char *params[6];
+	char        base[24];
+	char        max[24];
+	const char *params[8];
 
 	fmt_i64(max_attempts, sizeof(max_attempts), nt->max_attempts);
 	fmt_i64(timeout_ms, sizeof(timeout_ms), nt->timeout_ms);
 	fmt_i64(run_at, sizeof(run_at), nt->run_at_ms);
+	fmt_i64(base, sizeof(base), nt->backoff_base_ms);
+	fmt_i64(max, sizeof(max), nt->backoff_max_ms);
 	params[0] = nt->type;
 	params[1] = nt->payload;
 	params[2] = max_attempts;
 	params[3] = timeout_ms;
 	params[4] = nt->run_at_ms > 0 ? run_at : NULL;
 	params[5] = nt->idempotency_key;
-	if ((rc = db_exec(c, &rows, sql_create, 6, params, err)) != TP_OK) {
+	params[6] = nt->backoff_base_ms > 0 ? base : NULL;
+	params[7] = nt->backoff_max_ms > 0 ? max : NULL;
+	if ((rc = db_exec(c, &rows, sql_create, 8, params, err)) != TP_OK) {
 		goto out;
 	}
 	if (db_rows_count(rows) == 1) {
@@ -249,7 +258,7 @@ out:
 
 static const char *const sql_cancel_pending
     = "UPDATE dtp.task SET status = 'CANCELLED', cancel_requested = true,"
-      " finished_at = now(), updated_at = now()"
+      " finished_at = now(), updated_at = now(), finished_by = $2::text"
       " WHERE id = $1::int8 AND status = 'PENDING'"
       " RETURNING " TASK_COLS;
 
@@ -262,12 +271,13 @@ static const char *const sql_cancel_running
 #define CANCEL_TRIES 5
 
 tp_status
-dtp_store_cancel(dtp_v1_Task *out, db_conn *c, int64_t id, tp_err *err)
+dtp_store_cancel(
+    dtp_v1_Task *out, db_conn *c, int64_t id, const char *node, tp_err *err)
 {
 	tp_status   rc   = TP_OK;
 	db_rows    *rows = NULL;
 	char        ids[24];
-	const char *params[1] = { ids };
+	const char *params[2] = { ids, node };
 
 	check_transition(
 	    DTP_STATE_PENDING, DTP_STATE_CANCELLED, DTP_EVENT_CANCEL);
@@ -282,7 +292,7 @@ dtp_store_cancel(dtp_v1_Task *out, db_conn *c, int64_t id, tp_err *err)
 		dtp_v1_Task cur = dtp_v1_Task_init_zero;
 		dtp_state   st;
 
-		if ((rc = db_exec(c, &rows, sql_cancel_pending, 1, params, err))
+		if ((rc = db_exec(c, &rows, sql_cancel_pending, 2, params, err))
 		    != TP_OK) {
 			goto out;
 		}
@@ -388,6 +398,7 @@ dtp_store_ping(db_conn *c, tp_err *err)
 static const char *const sql_claim
     = "WITH due AS MATERIALIZED (SELECT id FROM dtp.task"
       " WHERE status = 'PENDING' AND run_at <= now()"
+      " AND type = ANY ($4::text[])"
       " ORDER BY run_at, id LIMIT $3::int4 FOR UPDATE SKIP LOCKED)"
       " UPDATE dtp.task t SET status = 'RUNNING',"
       " attempts = t.attempts + 1, started_at = now(), updated_at = now(),"
@@ -397,18 +408,18 @@ static const char *const sql_claim
 
 tp_status
 dtp_store_claim(dtp_v1_Task **out, int *n, db_conn *c, const char *node,
-    int64_t lease_ms, int max, tp_err *err)
+    const char *types, int64_t lease_ms, int max, tp_err *err)
 {
 	tp_status   rc   = TP_OK;
 	db_rows    *rows = NULL;
 	char        lease[24];
 	char        maxs[24];
-	const char *params[3] = { node, lease, maxs };
+	const char *params[4] = { node, lease, maxs, types };
 
 	check_transition(DTP_STATE_PENDING, DTP_STATE_RUNNING, DTP_EVENT_CLAIM);
 	fmt_i64(lease, sizeof(lease), lease_ms);
 	fmt_i64(maxs, sizeof(maxs), max);
-	if ((rc = db_exec(c, &rows, sql_claim, 3, params, err)) != TP_OK) {
+	if ((rc = db_exec(c, &rows, sql_claim, 4, params, err)) != TP_OK) {
 		return rc;
 	}
 	rows_to_tasks(out, n, rows);
@@ -423,7 +434,7 @@ dtp_store_claim(dtp_v1_Task **out, int *n, db_conn *c, const char *node,
 
 static const char *const sql_succeed
     = "UPDATE dtp.task SET status = 'SUCCEEDED', result = $3::text,"
-      " finished_at = now()," UNLOCK FENCE;
+      " finished_at = now(), finished_by = $4::text," UNLOCK FENCE;
 
 static const char *const sql_retry
     = "UPDATE dtp.task SET status = 'PENDING',"
@@ -432,12 +443,13 @@ static const char *const sql_retry
 
 static const char *const sql_fail
     = "UPDATE dtp.task SET status = 'FAILED', last_error = $3::text,"
-      " finished_at = now()," UNLOCK FENCE " AND NOT cancel_requested";
+      " finished_at = now(), finished_by = $4::text," UNLOCK FENCE
+      " AND NOT cancel_requested";
 
 static const char *const sql_cancelled
     = "UPDATE dtp.task SET status = 'CANCELLED',"
-      " last_error = coalesce($3::text, last_error), finished_at = "
-      "now()," UNLOCK FENCE " AND cancel_requested";
+      " last_error = coalesce($3::text, last_error), finished_at = now(),"
+      " finished_by = $4::text," UNLOCK FENCE " AND cancel_requested";
 
 static const char *const sql_release
     = "UPDATE dtp.task SET status = 'PENDING', run_at = now()," UNLOCK FENCE
@@ -465,12 +477,12 @@ end_attempt(bool *changed, db_conn *c, const char *sql, int64_t id, int attempt,
 
 tp_status
 dtp_store_succeed(bool *changed, db_conn *c, int64_t id, int attempt,
-    const char *result, tp_err *err)
+    const char *node, const char *result, tp_err *err)
 {
 	check_transition(
 	    DTP_STATE_RUNNING, DTP_STATE_SUCCEEDED, DTP_EVENT_SUCCEED);
 	return end_attempt(
-	    changed, c, sql_succeed, id, attempt, result, NULL, 3, err);
+	    changed, c, sql_succeed, id, attempt, result, node, 4, err);
 }
 
 tp_status
@@ -487,21 +499,21 @@ dtp_store_retry(bool *changed, db_conn *c, int64_t id, int attempt,
 
 tp_status
 dtp_store_fail(bool *changed, db_conn *c, int64_t id, int attempt,
-    const char *error, tp_err *err)
+    const char *node, const char *error, tp_err *err)
 {
 	check_transition(DTP_STATE_RUNNING, DTP_STATE_FAILED, DTP_EVENT_FAIL);
 	return end_attempt(
-	    changed, c, sql_fail, id, attempt, error, NULL, 3, err);
+	    changed, c, sql_fail, id, attempt, error, node, 4, err);
 }
 
 tp_status
 dtp_store_cancelled(bool *changed, db_conn *c, int64_t id, int attempt,
-    const char *error, tp_err *err)
+    const char *node, const char *error, tp_err *err)
 {
 	check_transition(
 	    DTP_STATE_RUNNING, DTP_STATE_CANCELLED, DTP_EVENT_STOPPED);
 	return end_attempt(
-	    changed, c, sql_cancelled, id, attempt, error, NULL, 3, err);
+	    changed, c, sql_cancelled, id, attempt, error, node, 4, err);
 }
 
 tp_status
@@ -649,29 +661,30 @@ dtp_store_release_all(int *released, db_conn *c, const char *node,
 static const char *const sql_reap_cancelled = EXPIRED_HEAD
     " AND cancel_requested" EXPIRED_TAIL
     "UPDATE dtp.task t SET status = 'CANCELLED', finished_at = now(),"
-    " last_error = " LEASE_ERROR
+    " finished_by = $2::text, last_error = " LEASE_ERROR
     " || ' after cancel was requested'," UNLOCK EXPIRED_JOIN;
 
 static const char *const sql_reap_failed = EXPIRED_HEAD
     " AND NOT cancel_requested AND attempts >= max_attempts" EXPIRED_TAIL
     "UPDATE dtp.task t SET status = 'FAILED', finished_at = now(),"
-    " last_error = " LEASE_ERROR
+    " finished_by = $2::text, last_error = " LEASE_ERROR
     " || ' and attempts are exhausted'," UNLOCK EXPIRED_JOIN;
 
 static const char *const sql_reap_pending = EXPIRED_HEAD
     " AND NOT cancel_requested AND attempts < max_attempts" EXPIRED_TAIL
     "UPDATE dtp.task t SET status = 'PENDING', run_at = now(),"
-    " last_error = " LEASE_ERROR "," UNLOCK EXPIRED_JOIN;
+    " last_error = " LEASE_ERROR "," UNLOCK EXPIRED_JOIN
+    " AND $2::text IS NOT NULL";
 
 tp_status
-dtp_store_reap(
-    int *n_pending, int *n_ended, db_conn *c, int64_t lease_ms, tp_err *err)
+dtp_store_reap(dtp_reaped *out, db_conn *c, const char *node, int64_t lease_ms,
+    tp_err *err)
 {
 	static const char *const sqls[3]
 	    = { sql_reap_pending, sql_reap_failed, sql_reap_cancelled };
 	tp_status   rc = TP_OK;
 	char        lease[24];
-	const char *params[1] = { lease };
+	const char *params[2] = { lease, node };
 	int         counts[3] = { 0, 0, 0 };
 
 	check_transition(
@@ -682,14 +695,61 @@ dtp_store_reap(
 	fmt_i64(lease, sizeof(lease), lease_ms);
 	for (int i = 0; i < 3; i++) {
 		db_rows *rows = NULL;
-		if ((rc = db_exec(c, &rows, sqls[i], 1, params, err))
+		if ((rc = db_exec(c, &rows, sqls[i], 2, params, err))
 		    != TP_OK) {
 			return rc;
 		}
 		counts[i] = (int) db_rows_affected(rows);
 		db_rows_free(rows);
 	}
-	*n_pending = counts[0];
-	*n_ended   = counts[1] + counts[2];
+	out->pending   = counts[0];
+	out->failed    = counts[1];
+	out->cancelled = counts[2];
 	return TP_OK;
+}
+
+/*
+ * The Metrics call's reads. The count is one pass over the table (an
+ * index-only scan of task_status_id_idx when the visibility map allows):
+ * cheap at thousands of rows, noticeable at many millions; the oldest due
+ * task is one probe of task_pending_run_at_idx.
+ */
+static const char *const sql_count_by_status
+    = "SELECT status, count(*)::int8 FROM dtp.task GROUP BY status";
+
+static const char *const sql_oldest_due
+    = "SELECT coalesce(extract(epoch FROM now() - min(run_at)), 0)::float8"
+      " FROM dtp.task WHERE status = 'PENDING' AND run_at <= now()";
+
+tp_status
+dtp_store_stats(dtp_stats *out, db_conn *c, tp_err *err)
+{
+	tp_status rc   = TP_OK;
+	db_rows  *rows = NULL;
+	dtp_stats st;
+
+	memset(&st, 0, sizeof(st));
+	if ((rc = db_exec(c, &rows, sql_count_by_status, 0, NULL, err))
+	    != TP_OK) {
+		goto out;
+	}
+	for (int i = 0; i < db_rows_count(rows); i++) {
+		dtp_state s;
+		if (dtp_state_parse(&s, db_rows_get(rows, i, 0))) {
+			st.tasks[s] = db_rows_int64(rows, i, 1);
+		}
+	}
+	db_rows_free(rows);
+	rows = NULL;
+	if ((rc = db_exec(c, &rows, sql_oldest_due, 0, NULL, err)) != TP_OK) {
+		goto out;
+	}
+	if (db_rows_count(rows) == 1) {
+		st.oldest_pending_age_seconds
+		    = strtod(db_rows_get(rows, 0, 0), NULL);
+	}
+	*out = st;
+out:
+	db_rows_free(rows);
+	return rc;
 }

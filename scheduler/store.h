@@ -30,6 +30,8 @@ typedef struct dtp_new_task {
 	int64_t     timeout_ms;
 	int64_t     run_at_ms;       /* 0: now */
 	const char *idempotency_key; /* NULL: none */
+	int64_t     backoff_base_ms; /* 0: the node's */
+	int64_t     backoff_max_ms;  /* 0: the node's */
 } dtp_new_task;
 
 typedef struct dtp_list_query {
@@ -48,6 +50,19 @@ typedef struct dtp_lease {
 	bool    renewed; /* out: the lease is still ours and was extended */
 	bool    cancel_requested; /* out: someone asked to cancel it */
 } dtp_lease;
+
+/* What one pass of the reaper ended, by the state it left the tasks in. */
+typedef struct dtp_reaped {
+	int pending;
+	int failed;
+	int cancelled;
+} dtp_reaped;
+
+/* The database's side of the Metrics call. */
+typedef struct dtp_stats {
+	int64_t tasks[DTP_STATE_MAX + 1];   /* by dtp_state */
+	double  oldest_pending_age_seconds; /* of due PENDING tasks; 0: none */
+} dtp_stats;
 
 /* dtp_store_tasks_free releases n tasks from dtp_store_list/claim. NULL: no-op.
  */
@@ -68,14 +83,14 @@ TP_MUST_CHECK tp_status dtp_store_get(
     dtp_v1_Task *out, db_conn *c, int64_t id, tp_err *err);
 
 /*
- * dtp_store_cancel cancels a PENDING task at once (CANCELLED), or marks a
- * RUNNING one cancel_requested (and sends NOTIFY dtp_cancel with its id) so
- * that its handler stops. *out is the task after the change. TP_NOT_FOUND
- * for an unknown id, TP_FAILED_PRECONDITION "task 7 is already SUCCEEDED"
- * for a final one.
+ * dtp_store_cancel cancels a PENDING task at once (CANCELLED, finished_by
+ * node), or marks a RUNNING one cancel_requested (and sends NOTIFY
+ * dtp_cancel with its id) so that its handler stops. *out is the task after
+ * the change. TP_NOT_FOUND for an unknown id, TP_FAILED_PRECONDITION "task
+ * 7 is already SUCCEEDED" for a final one.
  */
 TP_MUST_CHECK tp_status dtp_store_cancel(
-    dtp_v1_Task *out, db_conn *c, int64_t id, tp_err *err);
+    dtp_v1_Task *out, db_conn *c, int64_t id, const char *node, tp_err *err);
 
 /*
  * dtp_store_list returns up to q->limit tasks in id order (descending when
@@ -90,17 +105,20 @@ TP_MUST_CHECK tp_status dtp_store_list(dtp_v1_Task **out, int *n, db_conn *c,
 TP_MUST_CHECK tp_status dtp_store_ping(db_conn *c, tp_err *err);
 
 /*
- * dtp_store_claim moves up to max due PENDING tasks to RUNNING for node
- * (attempts += 1, lease of lease_ms), skipping rows other claimers hold.
- * *out as in dtp_store_list.
+ * dtp_store_claim moves up to max due PENDING tasks of the given types (a
+ * text[] literal, "{demo,sleep}": the types node has handlers for) to
+ * RUNNING for node (attempts += 1, lease of lease_ms), skipping rows other
+ * claimers hold. *out as in dtp_store_list.
  */
 TP_MUST_CHECK tp_status dtp_store_claim(dtp_v1_Task **out, int *n, db_conn *c,
-    const char *node, int64_t lease_ms, int max, tp_err *err);
+    const char *node, const char *types, int64_t lease_ms, int max,
+    tp_err *err);
 
 /*
  * The end of an attempt, fenced on (id, RUNNING, attempt): *changed is false
  * when the attempt no longer owns the task (its lease was taken back, or it
  * was cancelled meanwhile for retry/fail/release), and nothing was written.
+ * A final state records node as finished_by.
  *   succeed:   RUNNING -> SUCCEEDED with result
  *   retry:     RUNNING -> PENDING, run_at = now + delay_ms, last_error;
  *              only when no cancel was requested
@@ -112,13 +130,13 @@ TP_MUST_CHECK tp_status dtp_store_claim(dtp_v1_Task **out, int *n, db_conn *c,
  *              only when no cancel was requested
  */
 TP_MUST_CHECK tp_status dtp_store_succeed(bool *changed, db_conn *c, int64_t id,
-    int attempt, const char *result, tp_err *err);
+    int attempt, const char *node, const char *result, tp_err *err);
 TP_MUST_CHECK tp_status dtp_store_retry(bool *changed, db_conn *c, int64_t id,
     int attempt, int64_t delay_ms, const char *error, tp_err *err);
 TP_MUST_CHECK tp_status dtp_store_fail(bool *changed, db_conn *c, int64_t id,
-    int attempt, const char *error, tp_err *err);
+    int attempt, const char *node, const char *error, tp_err *err);
 TP_MUST_CHECK tp_status dtp_store_cancelled(bool *changed, db_conn *c,
-    int64_t id, int attempt, const char *error, tp_err *err);
+    int64_t id, int attempt, const char *node, const char *error, tp_err *err);
 TP_MUST_CHECK tp_status dtp_store_release(
     bool *changed, db_conn *c, int64_t id, int attempt, tp_err *err);
 
@@ -142,9 +160,17 @@ TP_MUST_CHECK tp_status dtp_store_release_all(int *released, db_conn *c,
  * dtp_store_reap ends the attempts whose lease expired (a lease never set
  * counts from started_at + lease_ms), on any node: back to PENDING, or
  * FAILED when attempts are exhausted, or CANCELLED when a cancel was
- * requested. *n_pending counts those made PENDING again (new work).
+ * requested (finished_by node). *out counts them by the state they got.
  */
-TP_MUST_CHECK tp_status dtp_store_reap(
-    int *n_pending, int *n_ended, db_conn *c, int64_t lease_ms, tp_err *err);
+TP_MUST_CHECK tp_status dtp_store_reap(dtp_reaped *out, db_conn *c,
+    const char *node, int64_t lease_ms, tp_err *err);
+
+/*
+ * dtp_store_stats counts the tasks by status (every node's) and the age of
+ * the oldest due PENDING task, for the Metrics call. One pass over the
+ * table: see store.c.
+ */
+TP_MUST_CHECK tp_status dtp_store_stats(
+    dtp_stats *out, db_conn *c, tp_err *err);
 
 #endif /* SCHEDULER_STORE_H */

@@ -1,22 +1,29 @@
 /*
- * worker.c: the worker pool of a DTP node: claim, run, record, lease.
+ * worker.c: the worker pool of a DTP node: claim, run, record, lease,
+ * watchdog.
  *
  * DESIGN
  *
- * Threads. One dispatcher, N workers, one lease ticker. Each owns one
- * database connection (opened by dtp_pool_start, never shared). RPC threads
- * only poke the pool through dtp_pool_wake/_wake_at/_cancel, which take the
- * pool mutex briefly and write to an eventfd.
+ * Threads. One dispatcher, N workers, one lease ticker (lease.c), one
+ * watchdog (watch.c). Each but the watchdog owns one database connection
+ * (opened by dtp_pool_start, never shared); the watchdog has none, so that
+ * a hanging database cannot stop it. RPC threads only poke the pool
+ * through dtp_pool_wake/_wake_at/_cancel, which take the pool mutex
+ * briefly and write to an eventfd.
  *
  * Claim. The dispatcher claims with one statement (store.c, sql_claim):
  * UPDATE ... SET status = 'RUNNING', attempts = attempts + 1, lease ...
  * WHERE id IN (SELECT ... WHERE status = 'PENDING' AND run_at <= now()
- * ORDER BY run_at, id LIMIT n FOR UPDATE SKIP LOCKED). n is the number of
- * idle workers minus the tasks already queued for them, so one round trip
- * feeds several workers and a node never holds claimed work it cannot
- * start. Claimed tasks go to a queue (at most one per worker) that the
- * workers take from. When a claim fills every idle worker, more work may be
- * due: the dispatcher claims again as soon as a worker becomes idle.
+ * AND type = ANY(<this node's types>) ORDER BY run_at, id LIMIT n FOR
+ * UPDATE SKIP LOCKED). n is the number of idle workers minus the tasks
+ * already queued for them, so one round trip feeds several workers and a
+ * node never holds claimed work it cannot start. A node claims only the
+ * types it has handlers for, so nodes with different handlers (a worker
+ * binary of your own beside plain dtp nodes) share one database; a type no
+ * node runs waits PENDING. Claimed tasks go to a queue (at most one per
+ * worker) that the workers take from. When a claim fills every idle
+ * worker, more work may be due: the dispatcher claims again as soon as a
+ * worker becomes idle.
  *
  * Wake-up. The dispatcher sleeps in poll() on an eventfd and its
  * connection's socket, and claims when:
@@ -35,17 +42,35 @@
  * Lease. A claim sets lease_expires_at = now() + lease. Every lease/3 the
  * ticker renews all of this node's running attempts in one UPDATE fenced on
  * (id, attempts); an attempt missing from the answer was taken back, and
- * its handler is told to stop. When renewals fail for 2/3 of a lease the
- * ticker stops every handler rather than run beside a second copy. The
- * ticker also reaps, on every node: RUNNING tasks whose lease expired go
+ * its handler is told to stop. When an attempt's lease was not confirmed
+ * for 2/3 of a lease (renewals failing, or hanging on a stalled
+ * connection) the watchdog stops its handler rather than let it run beside
+ * a second copy. The ticker also reaps, on every node: RUNNING tasks whose
+ * lease expired go
  * back to PENDING (or FAILED when attempts are exhausted, CANCELLED when a
  * cancel was requested). Every end of an attempt is fenced on
- * (id, status = 'RUNNING', attempts), so a late writer changes nothing.
+ * (id, status = 'RUNNING', attempts), so a late writer changes nothing, and
+ * a final state records the node that wrote it (finished_by).
+ *
+ * Watchdog. A C handler cannot be killed. The watchdog wakes for the
+ * earliest of: a lease guard (above), a running attempt's timeout (a
+ * handler that never looks at its clock is told to stop then), and a
+ * stopped handler's grace (handler_grace_ms after the stop). A handler
+ * still running past its grace is abandoned: its attempt is ended for it
+ * (a cancel -> CANCELLED; a timeout -> retried with backoff or FAILED; a
+ * lost lease -> nothing, the task is no longer ours), written by the
+ * ticker from a queue; its lease is no longer renewed (its slot no longer
+ * lists it); its thread is detached and its slot gets a new worker. The old
+ * thread, when its handler returns at last, sees it was abandoned, writes
+ * nothing and frees itself. At most `workers` abandoned threads may run at
+ * once; past that a slot stays empty until one ends. On shutdown the drain and
+ * grace apply as below, and a thread still stuck makes dtp_pool_stop return
+ * false: the process must exit without freeing the pool.
  *
  * Shutdown. Stop claiming; hand back claimed-but-unstarted tasks; let
  * running attempts finish up to the drain time; then stop the rest
  * (DTP_STOP_SHUTDOWN), whose workers hand them back to PENDING; whatever is
- * still running after a grace period is handed back in one statement and
+ * still running after handler_grace_ms is handed back in one statement and
  * its thread abandoned.
  *
  * Lock order: pool->mu, then a job's mu (dtp_job_stop). No lock is held
@@ -121,7 +146,9 @@ cancel_locked(dtp_pool *p, int64_t id)
 			continue;
 		}
 		if (s->job != NULL) {
-			dtp_job_stop(s->job, DTP_STOP_CANCEL);
+			(void) dtp_job_stop(s->job, DTP_STOP_CANCEL);
+			/* The watchdog times the grace from now. */
+			pthread_cond_broadcast(&p->watch_cv);
 		} else {
 			s->cancel_seen = true;
 		}
@@ -153,151 +180,27 @@ dtp_pool_busy(dtp_pool *p)
 	return n;
 }
 
-/* A short pause between tries of a failed write (no lock held). */
-static void
-pause_ms(int64_t ms)
+/* task_backoff is the task's own backoff where it has one. */
+static dtp_backoff
+task_backoff(const dtp_pool *p, const dtp_v1_Task *t)
 {
-	struct timespec ts = { .tv_sec = (time_t) (ms / 1000),
-		.tv_nsec               = (long) (ms % 1000) * 1000000L };
+	dtp_backoff b = p->opts.backoff;
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
+	if (t->backoff_base_ms > 0) {
+		b.base_ms = t->backoff_base_ms;
+	}
+	if (t->backoff_max_ms > 0) {
+		b.max_ms = t->backoff_max_ms;
+	}
+	return b;
 }
 
 /*
- * The ends of an attempt. Each returns the status written ("" when the
- * attempt no longer owned the task and nothing was written).
+ * run_task runs one claimed attempt and records how it ended. Returns
+ * false when the worker was abandoned meanwhile (its attempt was ended for
+ * it and its slot belongs to another worker): the thread must then go.
  */
-typedef enum end_kind {
-	END_SUCCEED,
-	END_RETRY,
-	END_FAIL,
-	END_CANCELLED,
-	END_RELEASE,
-} end_kind;
-
-static tp_status
-write_end(bool *changed, db_conn *c, end_kind kind, int64_t id, int attempt,
-    const char *text, int64_t delay_ms, tp_err *err)
-{
-	switch (kind) {
-	case END_SUCCEED:
-		return dtp_store_succeed(changed, c, id, attempt, text, err);
-	case END_RETRY:
-		return dtp_store_retry(
-		    changed, c, id, attempt, delay_ms, text, err);
-	case END_FAIL:
-		return dtp_store_fail(changed, c, id, attempt, text, err);
-	case END_CANCELLED:
-		return dtp_store_cancelled(changed, c, id, attempt, text, err);
-	case END_RELEASE:
-		return dtp_store_release(changed, c, id, attempt, err);
-	}
-	return tp_err_set(err, TP_INTERNAL, "unknown end of attempt");
-}
-
-/* write_end, tried again while the database is unavailable. */
-static tp_status
-write_end_retrying(bool *changed, db_conn *c, end_kind kind, int64_t id,
-    int attempt, const char *text, int64_t delay_ms, tp_err *err)
-{
-	tp_status rc = TP_OK;
-
-	for (int i = 0; i < RECORD_TRIES; i++) {
-		rc = write_end(
-		    changed, c, kind, id, attempt, text, delay_ms, err);
-		if (rc != TP_UNAVAILABLE) {
-			return rc;
-		}
-		pause_ms(100 * (i + 1));
-	}
-	return rc;
-}
-
-static const char *
-end_state(end_kind kind)
-{
-	switch (kind) {
-	case END_SUCCEED:
-		return "SUCCEEDED";
-	case END_RETRY:
-	case END_RELEASE:
-		return "PENDING";
-	case END_FAIL:
-		return "FAILED";
-	case END_CANCELLED:
-		return "CANCELLED";
-	}
-	return "UNSPECIFIED";
-}
-
-/*
- * record writes the end of an attempt. A retry, fail or release that finds
- * a cancel requested meanwhile ends the task CANCELLED instead; an attempt
- * that no longer owns its task writes nothing.
- */
-static void
-record(worker *w, const dtp_v1_Task *t, end_kind kind, const char *text,
-    int64_t delay_ms, int64_t elapsed_ms)
-{
-	dtp_pool *p       = w->pool;
-	bool      changed = false;
-	end_kind  wanted  = kind;
-	tp_err    err;
-	tp_status rc;
-
-	tp_err_clear(&err);
-	rc = write_end_retrying(
-	    &changed, w->conn, kind, t->id, t->attempts, text, delay_ms, &err);
-	if (rc == TP_INVALID_ARGUMENT && kind == END_SUCCEED) {
-		/* The database refused the result (not valid text, say). */
-		char why[DTP_ERROR_MAX];
-		snprintf(
-		    why, sizeof(why), "could not store result: %s", err.msg);
-		kind = END_FAIL;
-		text = why;
-		rc   = write_end_retrying(
-		      &changed, w->conn, kind, t->id, t->attempts, text, 0, &err);
-	}
-	if (rc == TP_OK && !changed && kind != END_SUCCEED
-	    && kind != END_CANCELLED) {
-		kind = END_CANCELLED;
-		rc   = write_end_retrying(
-		      &changed, w->conn, kind, t->id, t->attempts, text, 0, &err);
-	}
-	if (rc != TP_OK) {
-		tp_log_error(COMPONENT,
-		    "could not record attempt task_id=%" PRId64
-		    " attempt=%d status=%s: %s (the lease will expire)",
-		    t->id, t->attempts, end_state(kind), err.msg);
-		return;
-	}
-	if (!changed) {
-		tp_log_warn(COMPONENT,
-		    "late end of attempt ignored task_id=%" PRId64
-		    " attempt=%d status=%s: the attempt no longer owns the "
-		    "task",
-		    t->id, t->attempts, end_state(wanted));
-		return;
-	}
-	if (kind == END_RETRY) {
-		tp_log_info(COMPONENT,
-		    "task retry task_id=%" PRId64
-		    " type=%s attempt=%d ms=%" PRId64 " retry_in_ms=%" PRId64,
-		    t->id, t->type, t->attempts, elapsed_ms, delay_ms);
-	} else {
-		tp_log_info(COMPONENT,
-		    "task %s task_id=%" PRId64 " type=%s attempt=%d status=%s"
-		    " ms=%" PRId64,
-		    kind == END_RELEASE ? "handed back" : "finished", t->id,
-		    t->type, t->attempts, end_state(kind), elapsed_ms);
-	}
-	if (kind == END_RETRY || kind == END_RELEASE) {
-		dtp_pool_wake_at(p, kind == END_RETRY ? delay_ms : 0);
-	}
-}
-
-/* run_task runs one claimed attempt and records how it ended. */
-static void
+static bool
 run_task(worker *w, const queued *q, bool release_only)
 {
 	dtp_pool          *p = w->pool;
@@ -309,18 +212,36 @@ run_task(worker *w, const queued *q, bool release_only)
 	dtp_stop_reason    reason;
 	int64_t            start = tp_clock_mono_ms();
 	int64_t            elapsed;
+	bool               abandoned;
+	attempt_info       info;
 	char               why[DTP_ERROR_MAX];
 
+	info.id           = t->id;
+	info.type         = t->type;
+	info.attempt      = t->attempts;
+	info.max_attempts = t->max_attempts;
+	info.timeout_ms   = t->timeout_ms;
+	info.backoff      = task_backoff(p, t);
 	dtp_job_init(&job, t->id, t->type, t->payload, t->attempts,
 	    t->max_attempts, t->timeout_ms);
 	pthread_mutex_lock(&p->mu);
-	p->slots[w->index].job = &job;
-	if (release_only) {
-		dtp_job_stop(&job, DTP_STOP_SHUTDOWN);
-	} else if (p->slots[w->index].cancel_seen) {
-		dtp_job_stop(&job, DTP_STOP_CANCEL);
+	{
+		slot *s = &p->slots[w->index];
+		s->job  = &job;
+		s->info = info;
+		snprintf(s->type, sizeof(s->type), "%s", t->type);
+		s->info.type = s->type;
+		if (release_only) {
+			dtp_job_stop(&job, DTP_STOP_SHUTDOWN);
+		} else if (s->cancel_seen) {
+			dtp_job_stop(&job, DTP_STOP_CANCEL);
+		}
 	}
+	/* The watchdog learns of the new deadline. */
+	pthread_cond_broadcast(&p->watch_cv);
 	pthread_mutex_unlock(&p->mu);
+	/* Every attempt claimed counts, however it ends. */
+	dtp_metrics_attempt(p->opts.metrics);
 
 	if (dtp_job_stop_reason(&job) != DTP_STOP_NONE) {
 		outcome = dtp_job_fail(&job, "stopped before it started");
@@ -337,10 +258,25 @@ run_task(worker *w, const queued *q, bool release_only)
 
 	/* From here on no other thread may reach the job. */
 	pthread_mutex_lock(&p->mu);
-	p->slots[w->index].job      = NULL;
-	p->slots[w->index].assigned = false;
+	abandoned = w->abandoned;
+	if (!abandoned) {
+		p->slots[w->index].job      = NULL;
+		p->slots[w->index].assigned = false;
+	}
 	pthread_mutex_unlock(&p->mu);
 	elapsed = tp_clock_mono_ms() - start;
+	if (reason == DTP_STOP_CANCEL && dtp_job_stopped_at_us(&job) > 0) {
+		dtp_metrics_cancel_to_stop(p->opts.metrics,
+		    tp_clock_mono_us() - dtp_job_stopped_at_us(&job));
+	}
+	if (abandoned) {
+		tp_log_warn(COMPONENT,
+		    "abandoned handler returned task_id=%" PRId64
+		    " attempt=%d ms=%" PRId64 ": its attempt was ended for it",
+		    t->id, t->attempts, elapsed);
+		dtp_job_fini(&job);
+		return false;
+	}
 
 	/* The handler is done, nothing recorded yet: a delay here lets the
 	 * lease run out under a finished attempt (a zombie). */
@@ -368,18 +304,22 @@ run_task(worker *w, const queued *q, bool release_only)
 			snprintf(why, sizeof(why),
 			    "result is %zu bytes, over the limit of %zu bytes",
 			    len, p->opts.max_result_bytes);
-			record(w, t, END_FAIL, why, 0, elapsed);
+			dtp_pool_end_attempt(
+			    p, w->conn, &info, END_FAIL, why, 0, elapsed);
 		} else if (job.result_has_nul) {
-			record(w, t, END_FAIL, "result contains a NUL byte", 0,
-			    elapsed);
+			dtp_pool_end_attempt(p, w->conn, &info, END_FAIL,
+			    "result contains a NUL byte", 0, elapsed);
 		} else {
-			record(w, t, END_SUCCEED, result, 0, elapsed);
+			dtp_pool_end_attempt(
+			    p, w->conn, &info, END_SUCCEED, result, 0, elapsed);
 		}
 		free(result);
 	} else if (reason == DTP_STOP_CANCEL) {
-		record(w, t, END_CANCELLED, NULL, 0, elapsed);
+		dtp_pool_end_attempt(
+		    p, w->conn, &info, END_CANCELLED, NULL, 0, elapsed);
 	} else if (reason == DTP_STOP_SHUTDOWN) {
-		record(w, t, END_RELEASE, NULL, 0, elapsed);
+		dtp_pool_end_attempt(
+		    p, w->conn, &info, END_RELEASE, NULL, 0, elapsed);
 	} else if (reason == DTP_STOP_LEASE_LOST) {
 		tp_log_warn(COMPONENT,
 		    "attempt abandoned task_id=%" PRId64
@@ -392,30 +332,57 @@ run_task(worker *w, const queued *q, bool release_only)
 			    "timed out after %" PRId64 " ms", t->timeout_ms);
 			msg = why;
 		}
-		if (outcome != DTP_OUTCOME_PERMANENT
-		    && t->attempts < t->max_attempts) {
-			int64_t delay = outcome == DTP_OUTCOME_RETRY_AFTER
-			    ? job.retry_after_ms
-			    : dtp_backoff_delay_ms(&p->opts.backoff,
-			        t->attempts, dtp_backoff_random(&w->rng));
-			record(w, t, END_RETRY, msg, delay, elapsed);
-		} else {
-			record(w, t, END_FAIL, msg, 0, elapsed);
-		}
+		dtp_pool_end_failed(p, w->conn, &info, &w->rng,
+		    outcome == DTP_OUTCOME_PERMANENT,
+		    outcome == DTP_OUTCOME_RETRY_AFTER, job.retry_after_ms, msg,
+		    elapsed);
 	}
 	dtp_job_fini(&job);
+	return true;
 }
 
-static void *
-worker_main(void *arg)
+/* open_own_conn: a replacement worker connects by itself, retrying. */
+static bool
+open_own_conn(worker *w)
+{
+	dtp_pool *p = w->pool;
+
+	while (w->conn == NULL) {
+		tp_err err;
+		bool   stop;
+		if (db_conn_open(&w->conn, p->conninfo, &err) == TP_OK) {
+			return true;
+		}
+		tp_log_warn(COMPONENT, "worker could not connect: %s", err.msg);
+		pthread_mutex_lock(&p->mu);
+		stop = p->stop_workers;
+		pthread_mutex_unlock(&p->mu);
+		if (stop) {
+			return false;
+		}
+		dtp_pool_pause_ms(1000);
+	}
+	return true;
+}
+
+void *
+dtp_worker_main(void *arg)
 {
 	worker   *w = arg;
 	dtp_pool *p = w->pool;
 
+	if (!open_own_conn(w)) {
+		pthread_mutex_lock(&p->mu);
+		w->exited = true;
+		pthread_cond_broadcast(&p->idle_cv);
+		pthread_mutex_unlock(&p->mu);
+		return NULL;
+	}
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		queued q;
 		bool   release_only;
+		bool   mine;
 
 		while (p->q_len == 0 && !p->stop_workers) {
 			p->n_idle++;
@@ -438,9 +405,21 @@ worker_main(void *arg)
 		release_only                        = p->draining;
 		pthread_mutex_unlock(&p->mu);
 
-		run_task(w, &q, release_only);
+		mine = run_task(w, &q, release_only);
 		pb_release(dtp_v1_Task_fields, &q.task);
 
+		if (!mine) {
+			/* Abandoned: the watchdog already counted us out. */
+			db_conn_free(w->conn);
+			pthread_mutex_lock(&p->mu);
+			p->n_abandoned--;
+			pthread_cond_broadcast(&p->idle_cv);
+			/* A slot may wait for this (the cap): the watchdog. */
+			pthread_cond_broadcast(&p->watch_cv);
+			pthread_mutex_unlock(&p->mu);
+			free(w);
+			return NULL;
+		}
 		pthread_mutex_lock(&p->mu);
 		p->n_busy--;
 		pthread_cond_broadcast(&p->idle_cv);
@@ -451,6 +430,43 @@ worker_main(void *arg)
 	pthread_cond_broadcast(&p->idle_cv);
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
+}
+
+worker *
+dtp_pool_worker_new(dtp_pool *p, int index, uint64_t seed)
+{
+	worker *w = tp_xcalloc(1, sizeof(*w));
+
+	w->pool  = p;
+	w->index = index;
+	w->rng   = seed + (uint64_t) index * 0x9e3779b97f4a7c15ULL;
+	return w;
+}
+
+/*
+ * types_literal writes the registry's types as a text[] literal: type names
+ * are [a-z0-9_.-], which needs no quoting in one.
+ */
+static char *
+types_literal(const dtp_registry *reg)
+{
+	size_t cap = 4096;
+	char  *buf = tp_xmalloc(cap);
+	size_t len;
+
+	for (;;) {
+		buf[0] = '{';
+		dtp_registry_types(reg, buf + 1, cap - 2);
+		len = strlen(buf);
+		if (len < cap - 3) {
+			break;
+		}
+		cap *= 2;
+		buf = tp_xrealloc(buf, cap);
+	}
+	buf[len]     = '}';
+	buf[len + 1] = '\0';
+	return buf;
 }
 
 tp_status
@@ -467,6 +483,7 @@ dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
 	p->node          = tp_xstrdup(opts->node);
 	p->opts.conninfo = p->conninfo;
 	p->opts.node     = p->node;
+	p->types         = types_literal(opts->reg);
 	p->wake_fd       = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->work_cv, NULL);
@@ -474,32 +491,34 @@ dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->idle_cv, &ca);
 	pthread_cond_init(&p->tick_cv, &ca);
+	pthread_cond_init(&p->watch_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	p->queue   = tp_xcalloc((size_t) opts->workers, sizeof(queued));
 	p->slots   = tp_xcalloc((size_t) opts->workers, sizeof(slot));
-	p->workers = tp_xcalloc((size_t) opts->workers, sizeof(worker));
+	p->workers = tp_xcalloc((size_t) opts->workers, sizeof(worker *));
+	for (int i = 0; i < opts->workers; i++) {
+		p->workers[i] = dtp_pool_worker_new(p, i, seed);
+	}
 	if (p->wake_fd < 0) {
 		rc = tp_err_set(err, TP_INTERNAL,
 		    "could not create eventfd: %s", strerror(errno));
 		goto out;
 	}
 
+	/* Every connection up front, so a bad database fails the start. */
 	if ((rc = db_conn_open(&p->dispatch_conn, p->conninfo, err)) != TP_OK
 	    || (rc = db_conn_open(&p->tick_conn, p->conninfo, err)) != TP_OK) {
 		goto out;
 	}
 	for (int i = 0; i < opts->workers; i++) {
-		worker *w = &p->workers[i];
-		w->pool   = p;
-		w->index  = i;
-		w->rng    = seed + (uint64_t) i * 0x9e3779b97f4a7c15ULL;
-		if ((rc = db_conn_open(&w->conn, p->conninfo, err)) != TP_OK) {
+		if ((rc = db_conn_open(&p->workers[i]->conn, p->conninfo, err))
+		    != TP_OK) {
 			goto out;
 		}
 	}
 	for (int i = 0; i < opts->workers; i++) {
-		worker *w = &p->workers[i];
-		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		worker *w = p->workers[i];
+		if (pthread_create(&w->thread, NULL, dtp_worker_main, w) != 0) {
 			rc = tp_err_set(
 			    err, TP_INTERNAL, "could not start a worker");
 			goto out;
@@ -511,6 +530,12 @@ dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
 		goto out;
 	}
 	p->ticker_started = true;
+	if (pthread_create(&p->watcher, NULL, dtp_watch_main, p) != 0) {
+		rc = tp_err_set(
+		    err, TP_INTERNAL, "could not start the watchdog");
+		goto out;
+	}
+	p->watcher_started = true;
 	if (pthread_create(&p->dispatcher, NULL, dtp_dispatch_main, p) != 0) {
 		rc = tp_err_set(
 		    err, TP_INTERNAL, "could not start the dispatcher");
@@ -525,6 +550,16 @@ out:
 	}
 	*out = p;
 	return TP_OK;
+}
+
+void
+dtp_pool_workers(dtp_pool *p, int *busy, int *idle, int *abandoned)
+{
+	pthread_mutex_lock(&p->mu);
+	*busy      = p->n_busy;
+	*idle      = p->n_idle;
+	*abandoned = p->n_abandoned;
+	pthread_mutex_unlock(&p->mu);
 }
 
 void
@@ -554,14 +589,17 @@ wait_idle_locked(dtp_pool *p, int64_t deadline_mono_ms)
 	return true;
 }
 
-/* wait_exited_locked waits until every started worker ended; mu held. */
+/*
+ * wait_exited_locked waits until every started worker ended, and every
+ * abandoned thread too, or until deadline; mu held.
+ */
 static void
 wait_exited_locked(dtp_pool *p, int64_t deadline_mono_ms)
 {
 	for (;;) {
-		int running = 0;
+		int running = p->n_abandoned;
 		for (int i = 0; i < p->opts.workers; i++) {
-			if (p->workers[i].started && !p->workers[i].exited) {
+			if (p->workers[i]->started && !p->workers[i]->exited) {
 				running++;
 			}
 		}
@@ -606,11 +644,12 @@ dtp_pool_stop(dtp_pool *p, int64_t drain_ms)
 		    p->n_busy);
 		for (int i = 0; i < p->opts.workers; i++) {
 			if (p->slots[i].job != NULL) {
-				dtp_job_stop(
+				(void) dtp_job_stop(
 				    p->slots[i].job, DTP_STOP_SHUTDOWN);
 			}
 		}
-		idle = wait_idle_locked(p, tp_clock_mono_ms() + STOP_GRACE_MS);
+		idle = wait_idle_locked(
+		    p, tp_clock_mono_ms() + p->opts.handler_grace_ms);
 	}
 	p->stop_workers = true;
 	pthread_cond_broadcast(&p->work_cv);
@@ -624,14 +663,38 @@ dtp_pool_stop(dtp_pool *p, int64_t drain_ms)
 			}
 		}
 	}
-	pthread_mutex_unlock(&p->mu);
 
-	/* 4. Join the workers; one stuck in a handler is abandoned. */
+	/*
+	 * 4. The watchdog and the ticker watched handlers and renewed leases
+	 * until here; they stop before the join, so no worker is replaced
+	 * any more. The ticker writes what the watchdog queued, then ends.
+	 */
+	p->stop_watcher = true;
+	pthread_cond_broadcast(&p->watch_cv);
+	pthread_mutex_unlock(&p->mu);
+	if (p->watcher_started) {
+		pthread_join(p->watcher, NULL);
+		p->watcher_started = false;
+	}
 	pthread_mutex_lock(&p->mu);
-	wait_exited_locked(p, idle ? INT64_MAX : tp_clock_mono_ms() + 500);
+	p->stop_ticker = true;
+	pthread_cond_broadcast(&p->tick_cv);
+	pthread_mutex_unlock(&p->mu);
+	if (p->ticker_started) {
+		pthread_join(p->ticker, NULL);
+		p->ticker_started = false;
+	}
+
+	/* 5. Join the workers; one stuck in a handler is abandoned. */
+	pthread_mutex_lock(&p->mu);
+	wait_exited_locked(p,
+	    idle && p->n_abandoned == 0 ? INT64_MAX : tp_clock_mono_ms() + 500);
+	if (p->n_abandoned > 0) {
+		p->abandoned = true;
+	}
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->opts.workers; i++) {
-		worker *w = &p->workers[i];
+		worker *w = p->workers[i];
 		bool    exited;
 		if (!w->started) {
 			continue;
@@ -647,15 +710,7 @@ dtp_pool_stop(dtp_pool *p, int64_t drain_ms)
 		}
 	}
 
-	/* 5. The ticker renews until here; then hand the rest back at once. */
-	pthread_mutex_lock(&p->mu);
-	p->stop_ticker = true;
-	pthread_cond_broadcast(&p->tick_cv);
-	pthread_mutex_unlock(&p->mu);
-	if (p->ticker_started) {
-		pthread_join(p->ticker, NULL);
-		p->ticker_started = false;
-	}
+	/* 6. Hand back at once what stopped handlers still hold. */
 	if (n_left > 0 && p->tick_conn != NULL) {
 		int    released = 0;
 		tp_err err;
@@ -668,8 +723,7 @@ dtp_pool_stop(dtp_pool *p, int64_t drain_ms)
 		} else {
 			tp_log_warn(COMPONENT,
 			    "handed back tasks whose handlers did not stop "
-			    "n=%d "
-			    "released=%d",
+			    "n=%d released=%d",
 			    n_left, released);
 		}
 	}
@@ -686,7 +740,8 @@ dtp_pool_free(dtp_pool *p)
 	db_conn_free(p->dispatch_conn);
 	db_conn_free(p->tick_conn);
 	for (int i = 0; i < p->opts.workers; i++) {
-		db_conn_free(p->workers[i].conn);
+		db_conn_free(p->workers[i]->conn);
+		free(p->workers[i]);
 	}
 	for (int i = 0; i < p->q_len; i++) {
 		pb_release(dtp_v1_Task_fields,
@@ -698,11 +753,14 @@ dtp_pool_free(dtp_pool *p)
 	pthread_cond_destroy(&p->work_cv);
 	pthread_cond_destroy(&p->idle_cv);
 	pthread_cond_destroy(&p->tick_cv);
+	pthread_cond_destroy(&p->watch_cv);
+	free(p->ends);
 	pthread_mutex_destroy(&p->mu);
 	free(p->queue);
 	free(p->slots);
 	free(p->workers);
 	free(p->conninfo);
 	free(p->node);
+	free(p->types);
 	free(p);
 }

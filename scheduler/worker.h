@@ -11,20 +11,25 @@
 #include <stdint.h>
 
 #include "common/status.h"
+#include "metrics.h"
 #include "scheduler/backoff.h"
 #include "scheduler/handler.h"
 
 typedef struct dtp_pool dtp_pool;
 
 typedef struct dtp_pool_opts {
-	const char         *conninfo; /* copied */
-	const char         *node;     /* this node's name, copied */
-	int                 workers;  /* >= 1 */
-	int64_t             lease_ms; /* >= 3 */
-	int64_t             poll_ms;  /* the slow poll for run_at timers */
-	dtp_backoff         backoff;
-	size_t              max_result_bytes;
+	const char *conninfo; /* copied */
+	const char *node;     /* this node's name, copied */
+	int         workers;  /* >= 1 */
+	int64_t     lease_ms; /* >= 3 */
+	int64_t     poll_ms;  /* the slow poll for run_at timers */
+	dtp_backoff backoff;  /* for tasks without their own */
+	size_t      max_result_bytes;
+	/* How long a stopped handler may run on before it is abandoned, and
+	 * how long a shutdown waits for stopped handlers. */
+	int64_t             handler_grace_ms;
 	const dtp_registry *reg; /* borrowed, read-only while the pool runs */
+	dtp_metrics        *metrics; /* borrowed; may be NULL */
 } dtp_pool_opts;
 
 /*
@@ -53,6 +58,12 @@ void dtp_pool_cancel(dtp_pool *p, int64_t id);
 
 /* dtp_pool_busy is the number of attempts running or being recorded now. */
 int dtp_pool_busy(dtp_pool *p);
+
+/*
+ * dtp_pool_workers reports the workers running an attempt (busy), waiting
+ * for one (idle), and abandoned handler threads still running. Any thread.
+ */
+void dtp_pool_workers(dtp_pool *p, int *busy, int *idle, int *abandoned);
 
 /*
  * dtp_pool_stop stops claiming, hands tasks claimed but not started back,

@@ -20,10 +20,17 @@ void
 dtp_h_start(th_proc *p, const char *name, const char *url, const char *db_url,
     const char *const *args, char *const *env)
 {
+	dtp_h_start_bin(p, "dtp", name, url, db_url, args, env);
+}
+
+void
+dtp_h_start_bin(th_proc *p, const char *bin, const char *name, const char *url,
+    const char *db_url, const char *const *args, char *const *env)
+{
 	char *argv[MAX_ARGS];
 	int   n = 0;
 
-	argv[n++] = (char *) th_bin("dtp");
+	argv[n++] = (char *) th_bin(bin);
 	argv[n++] = "--listen";
 	argv[n++] = (char *) url;
 	argv[n++] = "--database-url";
@@ -89,6 +96,14 @@ dtp_h_create(rpc_client *c, dtp_v1_Task *out, bool *replayed, const char *type,
 	if (o != NULL && o->run_at_ms != 0) {
 		ct->has_run_at_ms = true;
 		ct->run_at_ms     = o->run_at_ms;
+	}
+	if (o != NULL && o->backoff_base_ms != 0) {
+		ct->has_backoff_base_ms = true;
+		ct->backoff_base_ms     = o->backoff_base_ms;
+	}
+	if (o != NULL && o->backoff_max_ms != 0) {
+		ct->has_backoff_max_ms = true;
+		ct->backoff_max_ms     = o->backoff_max_ms;
 	}
 	if (o != NULL && o->key != NULL) {
 		ct->has_idempotency_key = true;
@@ -258,4 +273,66 @@ dtp_h_log_has(const th_proc *p, const char *needle)
 	free(buf);
 	fclose(f);
 	return found;
+}
+
+int
+dtp_h_log_count(const th_proc *p, const char *needle)
+{
+	FILE  *f   = fopen(p->log_path, "r");
+	char  *buf = NULL;
+	size_t cap = 0;
+	int    n   = 0;
+
+	if (f == NULL) {
+		return 0;
+	}
+	while (getline(&buf, &cap, f) >= 0) {
+		if (strstr(buf, needle) != NULL) {
+			n++;
+		}
+	}
+	free(buf);
+	fclose(f);
+	return n;
+}
+
+tp_status
+dtp_h_metrics(rpc_client *c, char **text, tp_err *err)
+{
+	dtp_v1_Request req = dtp_v1_Request_init_zero;
+	dtp_v1_Reply   rep;
+	tp_status      rc;
+
+	req.which_call = dtp_v1_Request_metrics_tag;
+	rc             = call(c, &req, &rep, err);
+	if (rc == TP_OK) {
+		assert_int_equal(rep.which_result, dtp_v1_Reply_metrics_tag);
+		assert_non_null(rep.result.metrics.text);
+		*text = rep.result.metrics.text;
+	}
+	return rc;
+}
+
+typedef struct log_wait {
+	const th_proc *p;
+	const char    *needle;
+} log_wait;
+
+static bool
+log_has_pred(void *arg)
+{
+	log_wait *w = arg;
+
+	return dtp_h_log_has(w->p, w->needle);
+}
+
+void
+dtp_h_wait_log(const th_proc *p, const char *needle, int timeout_ms)
+{
+	log_wait w = { p, needle };
+
+	if (!th_poll_until(log_has_pred, &w, timeout_ms)) {
+		th_proc_dump_log(p);
+		fail_msg("%s never logged \"%s\"", p->name, needle);
+	}
 }

@@ -24,14 +24,21 @@
 void dtp_h_start(th_proc *p, const char *name, const char *url,
     const char *db_url, const char *const *args, char *const *env);
 
+/* dtp_h_start_bin: dtp_h_start for another worker binary (th_bin name). */
+void dtp_h_start_bin(th_proc *p, const char *bin, const char *name,
+    const char *url, const char *db_url, const char *const *args,
+    char *const *env);
+
 /* dtp_h_client opens a client for url (caller frees with rpc_client_free). */
 rpc_client *dtp_h_client(const char *url);
 
 typedef struct dtp_h_opts {
-	int32_t     max_attempts; /* 0: not set */
-	int64_t     timeout_ms;   /* 0: not set */
-	int64_t     run_at_ms;    /* 0: not set */
-	const char *key;          /* NULL: not set */
+	int32_t     max_attempts;    /* 0: not set */
+	int64_t     timeout_ms;      /* 0: not set */
+	int64_t     run_at_ms;       /* 0: not set */
+	const char *key;             /* NULL: not set */
+	int64_t     backoff_base_ms; /* 0: not set */
+	int64_t     backoff_max_ms;  /* 0: not set */
 } dtp_h_opts;
 
 /*
@@ -63,5 +70,22 @@ void dtp_h_wait_status(rpc_client *c, int64_t id, dtp_v1_TaskStatus want,
 
 /* dtp_h_log_has: whether the process's log contains needle. */
 bool dtp_h_log_has(const th_proc *p, const char *needle);
+
+/*
+ * dtp_h_wait_log polls the process's log until it contains needle, up to
+ * timeout_ms (a node logs an end just after it commits it, so a test that
+ * saw the state may read the log a moment early). Fails the test, with the
+ * log, otherwise.
+ */
+void dtp_h_wait_log(const th_proc *p, const char *needle, int timeout_ms);
+
+/* dtp_h_log_count: how many lines of the process's log contain needle. */
+int dtp_h_log_count(const th_proc *p, const char *needle);
+
+/*
+ * dtp_h_metrics calls Metrics: TP_OK and *text (caller frees with free()),
+ * or the call's status.
+ */
+tp_status dtp_h_metrics(rpc_client *c, char **text, tp_err *err);
 
 #endif /* TEST_DTP_HELPERS_H */

@@ -1,10 +1,12 @@
 /*
  * dtp_test.c: DTP end to end: real PostgreSQL, the real `dtp` binary on
  * tcp://127.0.0.1:<free port>, calls through tp_rpc's client. Covers
- * running the built-in handlers, validation (nothing written on bad input),
- * idempotency, cancel in every state, retries, timeouts, listing with
- * filters, cursors and the message size cut, and the graceful stop that
- * hands a running task back and exits 0.
+ * running the built-in handlers (also with TaskPilot's wrapped payload),
+ * validation (nothing written on bad input), idempotency, cancel in every
+ * state, retries with the backoff visible in runAt (the node's and a
+ * task's own), timeouts, scheduled tasks, listing with filters, cursors and
+ * the message size cut, the Metrics call, and the graceful stop that hands
+ * a running task back and exits 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +25,7 @@
 #include "common/status.h"
 #include "db/conn.h"
 #include "dtp_helpers.h"
+#include "dtp_metric.h"
 #include "harness.h"
 #include "proto/envelope.h"
 #include "rpc/client.h"
@@ -327,6 +330,15 @@ test_dtp_invalid_create_is_rejected_and_writes_nothing(void **state)
 		{ "demo", "{}", { .timeout_ms = -5 }, "timeout_ms" },
 		{ "demo", "{}", { .timeout_ms = 86400001 }, "timeout_ms" },
 		{ "demo", "{}", { .run_at_ms = -1 }, "run_at_ms" },
+		{ "demo", "{}", { .backoff_base_ms = -1 }, "backoff_base_ms" },
+		{ "demo", "{}", { .backoff_base_ms = 3600001 },
+		    "backoff_base_ms" },
+		{ "demo", "{}", { .backoff_max_ms = -1 }, "backoff_max_ms" },
+		{ "demo", "{}", { .backoff_max_ms = 86400001 },
+		    "backoff_max_ms" },
+		{ "demo", "{}",
+		    { .backoff_base_ms = 500, .backoff_max_ms = 100 },
+		    "backoff_max_ms" },
 	};
 	char   *big = malloc(PAYLOAD_LIMIT + 2);
 	int64_t before;
@@ -491,35 +503,111 @@ test_dtp_cancel_running_task_stops_its_handler(void **state)
 	pb_release(dtp_v1_Task_fields, &t);
 }
 
+/*
+ * A node claims only the types it has handlers for: a task of a type no
+ * node runs waits PENDING (for a node that has it, or a cancel) instead of
+ * failing on whichever node happens to claim it.
+ */
 static void
-test_dtp_unknown_type_fails_at_once(void **state)
+test_dtp_unknown_type_waits_for_a_node_that_runs_it(void **state)
 {
 	dtp_v1_Task t;
+	tp_err      err;
 	int64_t     id;
+	int64_t     later;
 
 	(void) state;
-	id = must_create("no.such.type", "{}", NULL);
-	wait_status(id, ST_FAILED, RUN_MS, &t);
-	assert_string_equal(
-	    t.last_error, "no handler for type \"no.such.type\"");
-	assert_int_equal(t.attempts, 1);
-	assert_null(t.result);
+	id    = must_create("no.such.type", "{}", NULL);
+	later = must_create("demo", "{\"after\":\"unknown\"}", NULL);
+	/* The claim takes due tasks in order: the demo task was considered
+	 * after the unknown one, which was skipped. */
+	wait_status(later, ST_SUCCEEDED, RUN_MS, NULL);
+	assert_int_equal(get(id, &t, &err), TP_OK);
+	assert_int_equal(t.status, ST_PENDING);
+	assert_int_equal(t.attempts, 0);
+	assert_string_equal(t.last_error, "");
 	pb_release(dtp_v1_Task_fields, &t);
+	assert_int_equal(cancel(id, &t, &err), TP_OK);
+	assert_int_equal(t.status, ST_CANCELLED);
+	pb_release(dtp_v1_Task_fields, &t);
+}
+
+/* A failed attempt waits in PENDING: catching it there shows its run_at. */
+typedef struct pending_wait {
+	int64_t     id;
+	int         attempts;
+	dtp_v1_Task t;
+} pending_wait;
+
+static bool
+pending_after_pred(void *arg)
+{
+	pending_wait *w = arg;
+	tp_err        err;
+
+	if (get(w->id, &w->t, &err) != TP_OK) {
+		return false;
+	}
+	if (w->t.status == ST_PENDING && w->t.attempts == w->attempts) {
+		return true;
+	}
+	pb_release(dtp_v1_Task_fields, &w->t);
+	return false;
+}
+
+/* retry_delay_ms waits for the retry after attempt n: run_at - updated_at. */
+static int64_t
+retry_delay_ms(int64_t id, int n)
+{
+	pending_wait w = { .id = id, .attempts = n };
+	int64_t      d;
+
+	if (!th_poll_until(pending_after_pred, &w, RUN_MS)) {
+		th_proc_dump_log(&dtp_proc);
+		fail_msg("task %" PRId64
+		         " was not seen PENDING after attempt %d",
+		    id, n);
+	}
+	/* Both are set by the same UPDATE: the difference is the delay. */
+	d = w.t.run_at_ms - w.t.updated_at_ms;
+	assert_non_null(strstr(w.t.last_error, "failing on purpose"));
+	pb_release(dtp_v1_Task_fields, &w.t);
+	return d;
 }
 
 static void
 test_dtp_fail_retries_then_succeeds(void **state)
 {
-	create_opts o = { .max_attempts = 5 };
+	/*
+	 * The task's own backoff (the node's is 10..40 ms), long enough to
+	 * watch; equal jitter puts retry n in [c/2, c], c = 300 * 2^(n-1).
+	 */
+	create_opts o = { .max_attempts = 5,
+		.backoff_base_ms        = 300,
+		.backoff_max_ms         = 1200 };
 	dtp_v1_Task t;
 	int64_t     id;
+	int64_t     d1;
+	int64_t     d2;
 
 	(void) state;
 	id = must_create("fail", "{\"failTimes\":2}", &o);
+	d1 = retry_delay_ms(id, 1);
+	d2 = retry_delay_ms(id, 2);
+	/* Times are kept to the millisecond: allow 1 ms of rounding. */
+	if (d1 < 150 - 1 || d1 > 300 + 1 || d2 < 300 - 1 || d2 > 600 + 1) {
+		fail_msg("retry delays %" PRId64 " and %" PRId64
+		         " ms are not in [150, 300] and [300, 600]",
+		    d1, d2);
+	}
 	wait_status(id, ST_SUCCEEDED, RUN_MS, &t);
 	assert_int_equal(t.attempts, 3);
 	assert_int_equal(t.max_attempts, 5);
+	assert_int_equal(t.backoff_base_ms, 300);
+	assert_int_equal(t.backoff_max_ms, 1200);
 	assert_string_equal(t.result, "{\"succeededOnAttempt\":3}");
+	/* The third attempt waited for the second retry's run_at. */
+	assert_true(t.started_at_ms >= t.run_at_ms);
 	/* The last failure stays on record. */
 	assert_non_null(strstr(t.last_error, "attempt 2"));
 	pb_release(dtp_v1_Task_fields, &t);
@@ -528,17 +616,101 @@ test_dtp_fail_retries_then_succeeds(void **state)
 static void
 test_dtp_fail_exhausts_its_attempts(void **state)
 {
-	create_opts o = { .max_attempts = 2 };
+	create_opts o = { .max_attempts = 3 };
 	dtp_v1_Task t;
 	int64_t     id;
 
 	(void) state;
-	id = must_create("fail", "{\"failTimes\":10}", &o);
+	id = must_create("fail", "{\"failTimes\":9}", &o);
 	wait_status(id, ST_FAILED, RUN_MS, &t);
-	assert_int_equal(t.attempts, 2);
-	assert_non_null(strstr(t.last_error, "attempt 2"));
+	assert_int_equal(t.attempts, 3);
+	assert_string_equal(
+	    t.last_error, "failing on purpose: attempt 3 of the first 9");
 	assert_null(t.result);
+	/* No backoff of its own: the node's. */
+	assert_int_equal(t.backoff_base_ms, 0);
+	assert_int_equal(t.backoff_max_ms, 0);
 	pb_release(dtp_v1_Task_fields, &t);
+	assert_int_equal(sql_int("SELECT count(*) FROM dtp.task WHERE id = $1"
+	                         " AND finished_by = 'dtp-test-node'",
+	                     id),
+	    1);
+}
+
+static void
+test_dtp_run_at_delays_the_start(void **state)
+{
+	create_opts o;
+	dtp_v1_Task t;
+	tp_err      err;
+	int64_t     id;
+
+	(void) state;
+	memset(&o, 0, sizeof(o));
+	o.run_at_ms = tp_clock_unix_ms() + 700;
+	id          = must_create("demo", "{\"at\":1}", &o);
+	assert_int_equal(get(id, &t, &err), TP_OK);
+	assert_int_equal(t.status, ST_PENDING);
+	pb_release(dtp_v1_Task_fields, &t);
+	wait_status(id, ST_SUCCEEDED, RUN_MS, &t);
+	assert_true(t.started_at_ms >= o.run_at_ms - 1);
+	/* A local timer, not the 10 s poll. */
+	assert_true(t.started_at_ms - o.run_at_ms < 2000);
+	pb_release(dtp_v1_Task_fields, &t);
+}
+
+/*
+ * Tasks bound through TaskPilot carry the wrapper
+ * {"webTaskId":N,"type":"...","payload":"<web task payload>"}: the
+ * built-ins read their parameters from the inner payload.
+ */
+static void
+test_dtp_taskpilot_payload_runs_the_builtins(void **state)
+{
+	create_opts o = { .max_attempts = 3 };
+	dtp_v1_Task t;
+	tp_err      err;
+	int64_t     id;
+	long long   t0;
+
+	(void) state;
+	id = must_create("sleep",
+	    "{\"webTaskId\":7,\"type\":\"sleep\",\"payload\":\"{\\\"ms\\\":50}"
+	    "\"}",
+	    NULL);
+	wait_status(id, ST_SUCCEEDED, RUN_MS, &t);
+	assert_string_equal(t.result, "{\"sleptMs\":50}");
+	pb_release(dtp_v1_Task_fields, &t);
+
+	id = must_create("fail",
+	    "{\"webTaskId\":8,\"type\":\"fail\","
+	    "\"payload\":\"{\\\"failTimes\\\":1}\"}",
+	    &o);
+	wait_status(id, ST_SUCCEEDED, RUN_MS, &t);
+	assert_int_equal(t.attempts, 2);
+	assert_string_equal(t.result, "{\"succeededOnAttempt\":2}");
+	pb_release(dtp_v1_Task_fields, &t);
+
+	/* The inner payload is checked like any payload. */
+	id = must_create("sleep",
+	    "{\"webTaskId\":9,\"type\":\"sleep\",\"payload\":\"soon\"}", &o);
+	wait_status(id, ST_FAILED, RUN_MS, &t);
+	assert_int_equal(t.attempts, 1);
+	assert_non_null(strstr(t.last_error, "payload is not JSON"));
+	pb_release(dtp_v1_Task_fields, &t);
+
+	/* The Day-5 flow: a long sleep through TaskPilot, cancelled. */
+	id = must_create("sleep",
+	    "{\"webTaskId\":10,\"type\":\"sleep\","
+	    "\"payload\":\"{\\\"ms\\\":60000}\"}",
+	    NULL);
+	wait_status(id, ST_RUNNING, RUN_MS, NULL);
+	t0 = th_now_ms();
+	assert_int_equal(cancel(id, &t, &err), TP_OK);
+	assert_true(t.cancel_requested);
+	pb_release(dtp_v1_Task_fields, &t);
+	wait_status(id, ST_CANCELLED, 1000, NULL);
+	assert_true(th_now_ms() - t0 < 1000);
 }
 
 static void
@@ -691,6 +863,59 @@ test_dtp_list_filters_and_cursor(void **state)
 	assert_non_null(strstr(err.msg, "after_id"));
 }
 
+/*
+ * The Metrics call: a strict exposition (dtp_h_metric parses all of it)
+ * whose values agree with what this node did and the database holds. One
+ * node ran every task of this database, so its counters are the whole
+ * story.
+ */
+static void
+test_dtp_metrics_agree_with_the_database(void **state)
+{
+	int64_t id;
+	double  succeeded;
+
+	(void) state;
+	id = must_create("demo", "{\"metrics\":1}", NULL);
+	wait_status(id, ST_SUCCEEDED, RUN_MS, NULL);
+	succeeded = dtp_h_metric(client, "dtp_tasks", "state=SUCCEEDED");
+	assert_true(succeeded
+	    == (double) sql_int("SELECT count(*) FROM dtp.task"
+	                        " WHERE status = 'SUCCEEDED' AND $1 = $1",
+	        0));
+	/* A node counts an end just after it commits it. */
+	dtp_h_metric_wait(client, "dtp_tasks_finished_total", "state=SUCCEEDED",
+	    succeeded, RUN_MS);
+	dtp_h_metric_wait(client, "dtp_tasks_finished_total", "state=CANCELLED",
+	    (double) sql_int("SELECT count(*) FROM dtp.task"
+	                     " WHERE status = 'CANCELLED' AND $1 = $1",
+	        0),
+	    RUN_MS);
+	dtp_h_metric_wait(client, "dtp_tasks_finished_total", "state=FAILED",
+	    (double) sql_int("SELECT count(*) FROM dtp.task"
+	                     " WHERE status = 'FAILED' AND $1 = $1",
+	        0),
+	    RUN_MS);
+	/* Nothing runs now: every attempt claimed was started and counted. */
+	assert_true(dtp_h_metric(client, "dtp_attempts_total", NULL)
+	    == (double) sql_int(
+	        "SELECT sum(attempts) FROM dtp.task WHERE $1 = $1", 0));
+	assert_true(dtp_h_metric(client, "dtp_retries_total", NULL) >= 5);
+	assert_true(dtp_h_metric(client, "dtp_cancels_total", NULL) >= 3);
+	assert_true(
+	    dtp_h_metric(client, "dtp_cancel_to_stop_seconds_count", NULL)
+	    >= 2);
+	assert_true(dtp_h_metric(client, "dtp_rpc_duration_seconds_count",
+	                "method=CreateTask")
+	    >= 1);
+	assert_true(dtp_h_metric(client, "dtp_workers", "state=busy") == 0);
+	assert_true(dtp_h_metric(client, "dtp_database_up", NULL) == 1);
+	assert_true(
+	    dtp_h_metric(client, "dtp_oldest_pending_age_seconds", NULL) >= 0);
+	assert_true(
+	    dtp_h_metric(client, "dtp_node_info", "node=dtp-test-node") == 1);
+}
+
 static void
 test_dtp_list_stops_before_the_message_limit(void **state)
 {
@@ -772,14 +997,18 @@ main(void)
 		cmocka_unit_test(test_dtp_cancel_final_task_fails_precondition),
 		cmocka_unit_test(
 		    test_dtp_cancel_running_task_stops_its_handler),
-		cmocka_unit_test(test_dtp_unknown_type_fails_at_once),
+		cmocka_unit_test(
+		    test_dtp_unknown_type_waits_for_a_node_that_runs_it),
 		cmocka_unit_test(test_dtp_fail_retries_then_succeeds),
 		cmocka_unit_test(test_dtp_fail_exhausts_its_attempts),
+		cmocka_unit_test(test_dtp_run_at_delays_the_start),
+		cmocka_unit_test(test_dtp_taskpilot_payload_runs_the_builtins),
 		cmocka_unit_test(test_dtp_timeout_counts_as_a_failed_attempt),
 		cmocka_unit_test(test_dtp_bad_payload_fails_permanently),
 		cmocka_unit_test(test_dtp_burst_runs_every_task_once),
 		cmocka_unit_test(test_dtp_list_filters_and_cursor),
 		cmocka_unit_test(test_dtp_list_stops_before_the_message_limit),
+		cmocka_unit_test(test_dtp_metrics_agree_with_the_database),
 		cmocka_unit_test(
 		    test_dtp_sigterm_hands_back_running_task_and_exits_zero),
 	};

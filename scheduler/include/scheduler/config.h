@@ -26,6 +26,9 @@ typedef struct dtp_config {
 	long long   backoff_max_ms;
 	const char *backoff_jitter; /* "full" or "equal" */
 	long long   drain_ms;
+	long long   handler_grace_ms;
+	const char *exec; /* "TYPE=/abs/path,..." or NULL: no exec types */
+	long long   exec_kill_grace_ms;
 	const char *migrations_dir; /* holds dtp/V<n>__*.sql */
 	const char *log_level;
 	/* Storage for the default node name. */

@@ -1,0 +1,194 @@
+/*
+ * record.c: the end of an attempt, for the workers and for the ticker
+ * (attempts the watchdog abandoned): one UPDATE fenced on the attempt,
+ * tried again while the database is unavailable, then counted and logged.
+ * A late end (the attempt no longer owns the task) changes nothing and is
+ * logged. See the DESIGN in worker.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "pool_int.h"
+#include "store.h"
+
+#define COMPONENT "dtp.worker"
+
+/* dtp_pool_pause_ms sleeps ms (no lock held). */
+void
+dtp_pool_pause_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = (time_t) (ms / 1000),
+		.tv_nsec               = (long) (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
+}
+
+/*
+ * The ends of an attempt. Each returns the status written ("" when the
+ * attempt no longer owns the task and nothing was written).
+ */
+static tp_status
+write_end(bool *changed, dtp_pool *p, db_conn *c, end_kind kind,
+    const attempt_info *t, const char *text, int64_t delay_ms, tp_err *err)
+{
+	switch (kind) {
+	case END_SUCCEED:
+		return dtp_store_succeed(
+		    changed, c, t->id, t->attempt, p->node, text, err);
+	case END_RETRY:
+		return dtp_store_retry(
+		    changed, c, t->id, t->attempt, delay_ms, text, err);
+	case END_FAIL:
+		return dtp_store_fail(
+		    changed, c, t->id, t->attempt, p->node, text, err);
+	case END_CANCELLED:
+		return dtp_store_cancelled(
+		    changed, c, t->id, t->attempt, p->node, text, err);
+	case END_RELEASE:
+		return dtp_store_release(changed, c, t->id, t->attempt, err);
+	}
+	return tp_err_set(err, TP_INTERNAL, "unknown end of attempt");
+}
+
+/* write_end, tried again while the database is unavailable. */
+static tp_status
+write_end_retrying(bool *changed, dtp_pool *p, db_conn *c, end_kind kind,
+    const attempt_info *t, const char *text, int64_t delay_ms, tp_err *err)
+{
+	tp_status rc = TP_OK;
+
+	for (int i = 0; i < RECORD_TRIES; i++) {
+		rc = write_end(changed, p, c, kind, t, text, delay_ms, err);
+		if (rc != TP_UNAVAILABLE) {
+			return rc;
+		}
+		dtp_pool_pause_ms(100 * (i + 1));
+	}
+	return rc;
+}
+
+static const char *
+end_state(end_kind kind)
+{
+	switch (kind) {
+	case END_SUCCEED:
+		return "SUCCEEDED";
+	case END_RETRY:
+	case END_RELEASE:
+		return "PENDING";
+	case END_FAIL:
+		return "FAILED";
+	case END_CANCELLED:
+		return "CANCELLED";
+	}
+	return "UNSPECIFIED";
+}
+
+static void
+count_end(dtp_pool *p, end_kind kind)
+{
+	switch (kind) {
+	case END_SUCCEED:
+		dtp_metrics_finished(p->opts.metrics, DTP_STATE_SUCCEEDED, 1);
+		break;
+	case END_FAIL:
+		dtp_metrics_finished(p->opts.metrics, DTP_STATE_FAILED, 1);
+		break;
+	case END_CANCELLED:
+		dtp_metrics_finished(p->opts.metrics, DTP_STATE_CANCELLED, 1);
+		break;
+	case END_RETRY:
+		dtp_metrics_retry(p->opts.metrics);
+		break;
+	case END_RELEASE:
+		break;
+	}
+}
+
+/*
+ * dtp_pool_end_attempt writes the end of an attempt. A retry, fail or
+ * release that finds a cancel requested meanwhile ends the task CANCELLED
+ * instead; an attempt that no longer owns its task writes nothing (logged:
+ * a late completion changes nothing).
+ */
+void
+dtp_pool_end_attempt(dtp_pool *p, db_conn *c, const attempt_info *t,
+    end_kind kind, const char *text, int64_t delay_ms, int64_t elapsed_ms)
+{
+	bool      changed = false;
+	end_kind  wanted  = kind;
+	tp_err    err;
+	tp_status rc;
+
+	tp_err_clear(&err);
+	rc = write_end_retrying(&changed, p, c, kind, t, text, delay_ms, &err);
+	if (rc == TP_INVALID_ARGUMENT && kind == END_SUCCEED) {
+		/* The database refused the result (not valid text, say). */
+		char why[DTP_ERROR_MAX];
+		snprintf(
+		    why, sizeof(why), "could not store result: %s", err.msg);
+		kind = END_FAIL;
+		text = why;
+		rc = write_end_retrying(&changed, p, c, kind, t, text, 0, &err);
+	}
+	if (rc == TP_OK && !changed && kind != END_SUCCEED
+	    && kind != END_CANCELLED) {
+		kind = END_CANCELLED;
+		rc = write_end_retrying(&changed, p, c, kind, t, text, 0, &err);
+	}
+	if (rc != TP_OK) {
+		tp_log_error(COMPONENT,
+		    "could not record attempt task_id=%" PRId64
+		    " attempt=%d status=%s: %s (the lease will expire)",
+		    t->id, t->attempt, end_state(kind), err.msg);
+		return;
+	}
+	if (!changed) {
+		tp_log_warn(COMPONENT,
+		    "late end of attempt ignored task_id=%" PRId64
+		    " attempt=%d status=%s: the attempt no longer owns the "
+		    "task",
+		    t->id, t->attempt, end_state(wanted));
+		return;
+	}
+	count_end(p, kind);
+	if (kind == END_RETRY) {
+		tp_log_info(COMPONENT,
+		    "task retry task_id=%" PRId64
+		    " type=%s attempt=%d ms=%" PRId64 " retry_in_ms=%" PRId64,
+		    t->id, t->type, t->attempt, elapsed_ms, delay_ms);
+	} else {
+		tp_log_info(COMPONENT,
+		    "task %s task_id=%" PRId64 " type=%s attempt=%d status=%s"
+		    " ms=%" PRId64,
+		    kind == END_RELEASE ? "handed back" : "finished", t->id,
+		    t->type, t->attempt, end_state(kind), elapsed_ms);
+	}
+	if (kind == END_RETRY || kind == END_RELEASE) {
+		dtp_pool_wake_at(p, kind == END_RETRY ? delay_ms : 0);
+	}
+}
+
+/*
+ * dtp_pool_end_failed ends a failed or timed-out attempt: retried after the
+ * handler's delay or the backoff while attempts remain, FAILED otherwise.
+ */
+void
+dtp_pool_end_failed(dtp_pool *p, db_conn *c, const attempt_info *t,
+    uint64_t *rng, bool permanent, bool has_delay, int64_t delay_ms,
+    const char *msg, int64_t elapsed_ms)
+{
+	if (!permanent && t->attempt < t->max_attempts) {
+		int64_t delay = has_delay
+		    ? delay_ms
+		    : dtp_backoff_delay_ms(
+		        &t->backoff, t->attempt, dtp_backoff_random(rng));
+		dtp_pool_end_attempt(
+		    p, c, t, END_RETRY, msg, delay, elapsed_ms);
+	} else {
+		dtp_pool_end_attempt(p, c, t, END_FAIL, msg, 0, elapsed_ms);
+	}
+}
