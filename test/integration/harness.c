@@ -1028,7 +1028,8 @@ th_http(th_http_resp *out, int port, const char *method, const char *path,
 			}
 			buf = nb;
 		}
-		got = recv(fd, buf + len, cap - len, 0);
+		/* One byte kept for a NUL: parse_response scans with sscanf. */
+		got = recv(fd, buf + len, cap - len - 1, 0);
 		if (got < 0 && errno == EINTR) {
 			continue;
 		}
@@ -1037,6 +1038,7 @@ th_http(th_http_resp *out, int port, const char *method, const char *path,
 			break;
 		}
 		len += (size_t) got;
+		buf[len] = '\0';
 		r = parse_response(out, buf, len, got == 0, is_head);
 		if (r != 0 || got == 0) {
 			break;
