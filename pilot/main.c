@@ -3,8 +3,6 @@
  * migrations, start the RPC service and the background jobs (reconciler,
  * refresher), wait for a signal, stop. No logic here.
  */
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "db/conn.h"
 #include "db/migrate.h"
 #include "pilot/background.h"
@@ -20,36 +19,6 @@
 #include "pilot/service.h"
 
 #define LOG_COMPONENT "taskpilot"
-
-static const char *
-signal_name(int sig)
-{
-	switch (sig) {
-	case SIGINT:
-		return "SIGINT";
-	case SIGTERM:
-		return "SIGTERM";
-	case SIGHUP:
-		return "SIGHUP";
-	default:
-		return "unknown";
-	}
-}
-
-/* second_signal_main: a second signal during the graceful stop ends us. */
-static void *
-second_signal_main(void *arg)
-{
-	const sigset_t *set = arg;
-	int             sig = 0;
-
-	if (sigwait(set, &sig) == 0) {
-		tp_log_error(LOG_COMPONENT,
-		    "second signal, stopping now signal=%s", signal_name(sig));
-		_exit(1);
-	}
-	return NULL;
-}
 
 /*
  * usage_or_failure is the exit code of a failed start: 2 when the flags
@@ -88,7 +57,6 @@ migrate(const pilot_config *cfg)
 int
 main(int argc, char **argv)
 {
-	static sigset_t             sigs; /* read by the second-signal thread */
 	pilot_config                cfg;
 	tp_log_level                level = TP_LOG_INFO;
 	pilot_scheduler_client_opts sco   = { 0 };
@@ -101,9 +69,7 @@ main(int argc, char **argv)
 	rpc_tls_opts                dtp_tls;
 	char                      **urls   = NULL;
 	size_t                      n_urls = 0;
-	pthread_t                   tid;
 	tp_err                      err;
-	int                         sig = 0;
 	int                         rc;
 
 	rc = tp_cfg_parse(&pilot_config_spec, &cfg, argc, argv, NULL, NULL);
@@ -118,12 +84,7 @@ main(int argc, char **argv)
 	tp_log_set_level(level);
 
 	/* Before the first nng call: its threads inherit this mask. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	tp_signals_block();
 
 	tp_cfg_log(&pilot_config_spec, &cfg, LOG_COMPONENT);
 	if (migrate(&cfg) != 0) {
@@ -180,15 +141,10 @@ main(int argc, char **argv)
 	tp_log_info(LOG_COMPONENT, "ready listen=%s port=%d dtp=%s", cfg.listen,
 	    pilot_service_bound_port(svc, 0), cfg.dtp_url);
 
-	while (sigwait(&sigs, &sig) != 0) {
-		/* sigwait fails only on a bad set; nothing to retry differently
-		 */
-	}
+	int sig = tp_signals_wait();
 	tp_log_info(LOG_COMPONENT, "shutting down signal=%s in_flight=%d",
-	    signal_name(sig), pilot_service_in_flight(svc));
-	if (pthread_create(&tid, NULL, second_signal_main, &sigs) == 0) {
-		pthread_detach(tid);
-	}
+	    tp_signal_name(sig), pilot_service_in_flight(svc));
+	tp_signals_second_exits(LOG_COMPONENT);
 	rc = 0;
 out:
 	/* Both use the scheduler client: stop them before it closes. */
