@@ -97,10 +97,10 @@ serve(const opts *o, int ready_fd)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if ((rv = nng_rep0_open(&sock)) != 0 ||
-	    (rv = nng_listen(sock, o->url, NULL, 0)) != 0) {
-		fprintf(stderr, "nng_floor: could not listen on %s: %s\n", o->url,
-		    nng_strerror(rv));
+	if ((rv = nng_rep0_open(&sock)) != 0
+	    || (rv = nng_listen(sock, o->url, NULL, 0)) != 0) {
+		fprintf(stderr, "nng_floor: could not listen on %s: %s\n",
+		    o->url, nng_strerror(rv));
 		return 1;
 	}
 	ctxs = calloc((size_t) o->server_ctxs, sizeof(*ctxs));
@@ -109,8 +109,8 @@ serve(const opts *o, int ready_fd)
 	}
 	for (int i = 0; i < o->server_ctxs; i++) {
 		ctxs[i].rep_bytes = o->rep_bytes;
-		if (nng_ctx_open(&ctxs[i].ctx, sock) != 0 ||
-		    nng_aio_alloc(&ctxs[i].aio, srv_cb, &ctxs[i]) != 0) {
+		if (nng_ctx_open(&ctxs[i].ctx, sock) != 0
+		    || nng_aio_alloc(&ctxs[i].aio, srv_cb, &ctxs[i]) != 0) {
 			return 1;
 		}
 		nng_ctx_recv(ctxs[i].ctx, ctxs[i].aio);
@@ -131,7 +131,8 @@ serve(const opts *o, int ready_fd)
 	return 0;
 }
 
-/* --- the client ------------------------------------------------------------ */
+/* --- the client ------------------------------------------------------------
+ */
 
 typedef struct cli_ctx {
 	nng_ctx      ctx;
@@ -215,15 +216,16 @@ measure(const opts *o)
 	nng_socket  sock;
 	cli_ctx    *ctxs;
 	tp_hist    *total;
-	atomic_bool stop = false;
+	atomic_bool stop   = false;
 	uint64_t    errors = 0;
 	int64_t     t0;
 	int         rv;
 
-	if ((rv = nng_req0_open(&sock)) != 0 ||
-	    (rv = nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME,
-	         NNG_DURATION_ZERO)) != 0 ||
-	    (rv = nng_dial(sock, o->url, NULL, 0)) != 0) {
+	if ((rv = nng_req0_open(&sock)) != 0
+	    || (rv = nng_socket_set_ms(
+	            sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_ZERO))
+	        != 0
+	    || (rv = nng_dial(sock, o->url, NULL, 0)) != 0) {
 		fprintf(stderr, "nng_floor: could not dial %s: %s\n", o->url,
 		    nng_strerror(rv));
 		return 1;
@@ -242,8 +244,8 @@ measure(const opts *o)
 		c->measure_us = t0 + (int64_t) o->warmup_s * 1000000;
 		c->end_us     = c->measure_us + (int64_t) o->seconds * 1000000;
 		tp_hist_init(&c->hist);
-		if (nng_ctx_open(&c->ctx, sock) != 0 ||
-		    nng_aio_alloc(&c->aio, cli_cb, c) != 0) {
+		if (nng_ctx_open(&c->ctx, sock) != 0
+		    || nng_aio_alloc(&c->aio, cli_cb, c) != 0) {
 			return 1;
 		}
 		nng_aio_set_timeout(c->aio, 5000);
@@ -252,7 +254,7 @@ measure(const opts *o)
 		cli_send(&ctxs[i]);
 	}
 	while (!atomic_load(&stop)) {
-		struct timespec ts = {0, 20 * 1000 * 1000};
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 		if (mono_us() > ctxs[0].end_us + 10 * 1000000) {
 			fprintf(stderr, "nng_floor: no progress: giving up\n");
@@ -296,7 +298,8 @@ usage(FILE *f)
 	    "[--server-ctxs N]\n"
 	    "The raw nng req/rep round trip: a forked server answers at once; "
 	    "prints one\nJSON line. Defaults: tcp://127.0.0.1:0 is not allowed "
-	    "(give a port),\n--url tcp://127.0.0.1:19999 --inflight 1 --seconds 3 "
+	    "(give a port),\n--url tcp://127.0.0.1:19999 --inflight 1 "
+	    "--seconds 3 "
 	    "--warmup 1\n--req-bytes 13 --rep-bytes 128 --server-ctxs "
 	    "max(inflight, 8).\n");
 }
@@ -319,7 +322,7 @@ parse_int(const char *s, long min, long max, long *out)
 int
 main(int argc, char **argv)
 {
-	opts  o = {"tcp://127.0.0.1:19999", 1, 3, 1, 13, 128, 0};
+	opts  o = { "tcp://127.0.0.1:19999", 1, 3, 1, 13, 128, 0 };
 	int   ready[2];
 	pid_t pid;
 	char  c;
@@ -341,7 +344,8 @@ main(int argc, char **argv)
 			continue;
 		}
 		if (!parse_int(argv[i + 1], 0, 1L << 24, &v)) {
-			fprintf(stderr, "nng_floor: invalid value for %s: \"%s\"\n", a,
+			fprintf(stderr,
+			    "nng_floor: invalid value for %s: \"%s\"\n", a,
 			    argv[i + 1]);
 			return 2;
 		}
@@ -390,8 +394,8 @@ main(int argc, char **argv)
 	close(ready[0]);
 	rc = measure(&o);
 	kill(pid, SIGTERM);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
+	    || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "nng_floor: the server did not stop cleanly\n");
 		rc = 1;
 	}

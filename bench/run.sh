@@ -19,10 +19,12 @@
 #   BENCH_SECONDS   measured seconds of each throughput scenario (default 10)
 #   BENCH_BACKLOG   tasks of the burn-down and of the memory check (100000)
 #   BENCH_WORKERS   dtp --workers (default 16)
+#   BENCH_LATENCY_RATE  creates per second of the latency scenario (1000)
 #   BENCH_PERF      1: record a system-wide perf profile of every scenario
 #                   into $BENCH_DIR/perf/ (reports as text next to them)
 #   BENCH_RECORD    0: do not append the run to bench/RESULTS.md
 #   BENCH_KEEP      1: leave the cluster and the services running at the end
+#   BENCH_BUILD     0: run the binaries in TP_BUILD_DIR as they are
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,6 +74,7 @@ done
 SECONDS_EACH=${BENCH_SECONDS:-10}
 BACKLOG=${BENCH_BACKLOG:-100000}
 WORKERS=${BENCH_WORKERS:-16}
+LAT_RATE=${BENCH_LATENCY_RATE:-1000}
 PERF=${BENCH_PERF:-0}
 RECORD=${BENCH_RECORD:-1}
 KEEP=${BENCH_KEEP:-0}
@@ -103,14 +106,26 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$bin/CMakeCache.txt")
 if [[ $build_type != Release ]]; then
 	die "$bin is a $build_type build: benchmarks run a Release build"
 fi
-say "building dtp taskpilot tpgateway tpload in $bin"
-cmake --build "$bin" -j"$(nproc)" --target dtp taskpilot tpgateway tpload \
-	>"$bin/bench-build.log" 2>&1 || {
-	tail -n 30 "$bin/bench-build.log" >&2
-	die "build failed (log: $bin/bench-build.log)"
-}
+if [[ ${BENCH_BUILD:-1} == 1 ]]; then
+	say "building dtp taskpilot tpgateway tpload in $bin"
+	cmake --build "$bin" -j"$(nproc)" --target dtp taskpilot tpgateway \
+		tpload >"$bin/bench-build.log" 2>&1 || {
+		tail -n 30 "$bin/bench-build.log" >&2
+		die "build failed (log: $bin/bench-build.log)"
+	}
+else
+	say "not building (BENCH_BUILD=0): running the binaries in $bin as they are"
+	: >"$bin/bench-build.log"
+fi
+for b in dtp taskpilot tpgateway tpload; do
+	[[ -x $bin/$b ]] || die "$bin/$b is missing"
+done
 # nng_floor: from the top level once it adds bench/, else on its own.
-if cmake --build "$bin" --target nng_floor >>"$bin/bench-build.log" 2>&1 &&
+if [[ ${BENCH_BUILD:-1} != 1 && -x $bin/nng_floor ]]; then
+	nng_floor=$bin/nng_floor
+elif [[ ${BENCH_BUILD:-1} != 1 && -x $bin/bench-floor/nng_floor ]]; then
+	nng_floor=$bin/bench-floor/nng_floor
+elif cmake --build "$bin" --target nng_floor >>"$bin/bench-build.log" 2>&1 &&
 	[[ -x $bin/nng_floor ]]; then
 	nng_floor=$bin/nng_floor
 else
@@ -123,8 +138,29 @@ else
 fi
 
 # --- state -----------------------------------------------------------------
+# The work folder is wiped at each run: only one this script made.
+if [[ -e $work && ! -f $work/.bench-run ]] &&
+	[[ -n $(ls -A "$work" 2>/dev/null) ]]; then
+	die "$work exists and is not a bench work folder: set BENCH_DIR elsewhere"
+fi
+# What an earlier BENCH_KEEP=1 run left running goes first.
+if [[ -f $work/kept.pids ]]; then
+	for p in $(<"$work/kept.pids"); do
+		if [[ $(readlink "/proc/$p/exe" 2>/dev/null) == "$bin"/* ]]; then
+			kill -TERM "$p" 2>/dev/null || true
+			for ((i = 0; i < 100; i++)); do
+				kill -0 "$p" 2>/dev/null || break
+				sleep 0.1
+			done
+		fi
+	done
+fi
+if [[ -d $work/pg ]]; then
+	"$root/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+fi
 rm -rf "$work"
 mkdir -p "$work/out" "$work/logs"
+: >"$work/.bench-run"
 out=$work/out
 logs=$work/logs
 pg_dir=$work/pg
@@ -139,7 +175,8 @@ cleanup() {
 	local rc=$? name
 	trap '' INT TERM HUP
 	if [[ $KEEP == 1 ]]; then
-		say "kept running: cluster in $pg_dir, services ${PID[*]:-}"
+		echo "${PID[*]:-}" >"$work/kept.pids"
+		say "kept running: cluster $(cat "$pg_dir/url" 2>/dev/null) in $pg_dir; dtp ${DTP_URL:-}, taskpilot ${PILOT_URL:-}, tpgateway ${GW_DTP:-} ${GW_PILOT:-} (pids ${PID[*]:-}); the next run stops them"
 		exit "$rc"
 	fi
 	for name in tpgateway taskpilot dtp; do
@@ -368,9 +405,14 @@ run_tpload() {
 		incidents+=("tpload $name exited with status $rc: $(tail -n 2 "$out/$name.progress" | paste -sd'|')")
 		return 1
 	fi
+	check_summary "$name"
+}
+
+# check_summary NAME: ok + errors by status = operations, in out/NAME.json.
+check_summary() {
 	if ! jq -e '(.errors == ([.errorsByStatus[]] | add // 0)) and
-		(.latency.count == .ok)' "$out/$name.json" >/dev/null; then
-		incidents+=("tpload $name: the summary does not add up")
+		(.latency.count == .ok)' "$out/$1.json" >/dev/null; then
+		incidents+=("tpload $1: the summary does not add up")
 	fi
 }
 
@@ -388,12 +430,12 @@ errors_of() {
 drain() {
 	local n i t0
 	t0=$(date +%s)
-	for ((i = 0; i < 3000; i++)); do
+	for ((i = 0; i < 1500; i++)); do
 		n=$(q "SELECT count(*) FROM dtp.task /* bench-probe */
 			WHERE status IN ('PENDING', 'RUNNING') AND run_at <= now()")
 		[[ $n -eq 0 ]] && break
 		check_services drain
-		sleep 0.1
+		sleep 0.2
 	done
 	if [[ $n -ne 0 ]]; then
 		incidents+=("$n tasks were still unfinished after 300 s of draining")
@@ -564,7 +606,7 @@ scen_bind() {
 # then); the node stopped; the tasks made due; a fresh node started; the
 # time until every one of them is SUCCEEDED (committed), by polling SQL.
 scen_burndown() {
-	local lo hi n x0 x1 x2 x3 s0 s1 t0 t1 ndone i limit span probes=0
+	local lo hi n x0 x1 x2 x3 s0 s1 t0 t1 ndone i limit span left probe_fd probes=0
 	drain
 	# A fresh node: its memory peak and its transaction counts are the
 	# backlog's alone (a stopped node's backends have reported theirs).
@@ -596,22 +638,33 @@ scen_burndown() {
 	q "SELECT pg_stat_statements_reset()" >/dev/null
 	x2=$(xacts)
 	limit=$((n / 500 + 60))
+	# One psql session answers the probes (a psql per probe would cost
+	# the machine more than the probes do); closed before x3 is read, so
+	# its transactions are reported by then.
+	coproc PROBE { exec psql "$TP_DB" -XtAq 2>&1; }
 	perf_start burndown "$((n / 20000 + 2))"
 	t0=$(date +%s.%N)
 	start_service dtp
-	ndone=0
-	for ((i = 0; i < limit * 20; i++)); do
-		ndone=$(q "SELECT count(*) FROM dtp.task /* bench-probe */
-			WHERE id > $lo AND id <= $hi AND status = 'SUCCEEDED'")
+	left=t
+	for ((i = 0; i < limit * 50; i++)); do
+		printf '%s\n' "SELECT EXISTS (SELECT 1 FROM dtp.task /* bench-probe */
+			WHERE status IN ('PENDING', 'RUNNING')
+			AND id > $lo AND id <= $hi);" >&"${PROBE[1]}"
+		read -t 60 -r left <&"${PROBE[0]}" || die "the probe session died"
 		probes=$((probes + 1))
-		[[ $ndone -ge $n ]] && break
+		[[ $left == f ]] && break
 		if ! kill -0 "${PID[dtp]}" 2>/dev/null; then
 			break
 		fi
-		sleep 0.05
+		sleep 0.02
 	done
 	t1=$(date +%s.%N)
+	probe_fd=${PROBE[1]}
+	exec {probe_fd}>&-
+	wait "$PROBE_PID" || true
 	perf_finish burndown
+	ndone=$(q "SELECT count(*) FROM dtp.task
+		WHERE id > $lo AND id <= $hi AND status = 'SUCCEEDED'")
 	s1=$(statements)
 	top_statements "$out/burndown.statements.txt"
 	check_services burndown
@@ -656,6 +709,7 @@ scen_steady() {
 	ta=$(q "SELECT extract(epoch FROM clock_timestamp())")
 	perf_start steady $((dur * 2 / 3 - 1))
 	wait "$tp_pid" || incidents+=("tpload steady exited with status $?")
+	check_summary steady
 	tb=$(q "SELECT extract(epoch FROM clock_timestamp())")
 	perf_finish steady
 	n=$(q "SELECT count(*) FROM dtp.task WHERE id > $lo
@@ -682,7 +736,7 @@ scen_latency() {
 	lo=$(q "SELECT coalesce(max(id), 0) FROM dtp.task")
 	perf_start latency "$SECONDS_EACH"
 	run_tpload latency --target dtp --url "$DTP_URL" --op create \
-		--rate 1000 --concurrency 64 --duration "$SECONDS_EACH" \
+		--rate "$LAT_RATE" --concurrency 64 --duration "$SECONDS_EACH" \
 		--warmup 1 --record "$out/latency.ids" || true
 	perf_finish latency
 	for ((i = 0; i < 600; i++)); do
@@ -717,6 +771,8 @@ EOF
 	M[lat.create.p50]=$(j latency .latency.p50Ms)
 	M[lat.create.p99]=$(j latency .latency.p99Ms)
 	M[lat.err]=$(errors_of latency)
+	M[lat.unstarted]=$(j latency '.unstarted // 0')
+	M[lat.secs]=$(j latency '.seconds | floor')
 	if [[ ${M[lat.n]} != "${M[lat.recorded]}" ]]; then
 		incidents+=("latency: ${M[lat.n]} of ${M[lat.recorded]} recorded tasks SUCCEEDED")
 	fi
@@ -778,6 +834,17 @@ for s in "${want[@]}"; do
 	"scen_${s//-/_}"
 done
 t_end=$(date +%s)
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+# Stopped here, so that a service which does not stop cleanly (SIGTERM,
+# exit status 0) is in the report.
+if [[ $KEEP != 1 ]]; then
+	for name in tpgateway taskpilot dtp; do
+		if [[ -n ${PID[$name]:-} ]]; then
+			check_services end
+			stop_service "$name" || true
+		fi
+	done
+fi
 
 # --- the table -----------------------------------------------------------------------
 # ratio A B: A / B with two decimals, or n/a.
@@ -807,7 +874,12 @@ table=$out/table.md
 {
 	echo "| figure | value | target | floor | ratio to floor | met | errors |"
 	echo "|---|---|---|---|---|---|---|"
-	row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 | ${7:-} |"; }
+	row() {
+		local floor=$4
+		# A floor this run did not measure leaves its figure empty.
+		[[ $floor == " ("* ]] && floor="n/a (\`floor\` not run)"
+		echo "| $1 | $2 | $3 | $floor | $5 | $6 | ${7:-} |"
+	}
 	if [[ -n $(v rpc-create.tps) ]]; then
 		row "CreateTask over RPC, 64 in flight (ops/s)" "$(v rpc-create.tps)" \
 			">= 25000" "$(v pg-insert-16.tps) (pgbench insert, 16 clients; $(v pg-insert-notify-16.tps) with a pg_notify per insert)" \
@@ -862,19 +934,20 @@ table=$out/table.md
 		f1=$(sum "$(v pg-insert-1.p50)" "$(v nng-tcp-1.p50)")
 		f2=$(sum "$(v pg-insert-1.p99)" "$(v nng-tcp-1.p99)")
 		f3=$(sum "$(v pg-lifecycle-1.p99)" "$(v nng-tcp-1.p99)")
-		row "open loop 1,000/s: create->start p50 (ms)" "$(v lat.start.p50)" \
+		row "open loop $LAT_RATE/s: create->start p50 (ms)" "$(v lat.start.p50)" \
 			"<= 1" "$f1 (pgbench insert p50 + nng round trip p50, 1 client)" \
 			"$(ratio "$(v lat.start.p50)" "$f1")" "$(le "$(v lat.start.p50)" 1)" \
 			"$(v lat.err)"
-		row "open loop 1,000/s: create->start p99 (ms)" "$(v lat.start.p99)" \
+		row "open loop $LAT_RATE/s: create->start p99 (ms)" "$(v lat.start.p99)" \
 			"<= 5" "$f2 (pgbench insert p99 + nng p99, 1 client)" \
 			"$(ratio "$(v lat.start.p99)" "$f2")" "$(le "$(v lat.start.p99)" 5)"
-		row "open loop 1,000/s: create->SUCCEEDED committed p99 (ms)" \
+		row "open loop $LAT_RATE/s: create->SUCCEEDED committed p99 (ms)" \
 			"$(v lat.done.p99) (p50 $(v lat.done.p50), max $(v lat.done.max))" \
 			"<= 10" "$f3 (pgbench insert+claim+finish p99 + nng p99, 1 client)" \
 			"$(ratio "$(v lat.done.p99)" "$f3")" "$(le "$(v lat.done.p99)" 10)"
-		row "open loop 1,000/s: CreateTask reply p50 / p99 (ms)" \
-			"$(v lat.create.p50) / $(v lat.create.p99)" "-" "" "" "-"
+		row "open loop $LAT_RATE/s: CreateTask reply p50 / p99 (ms)" \
+			"$(v lat.create.p50) / $(v lat.create.p99) ($(v lat.recorded) created in $(v lat.secs) s; $(v lat.unstarted) due but never started)" \
+			"-" "" "" "-"
 	fi
 	if [[ -n $(v dtp.rss.pending) ]]; then
 		worst=$(max "$(v dtp.hwm.pending)" "$(v dtp.hwm.burn)")
@@ -931,13 +1004,13 @@ if [[ -n $(git -C "$root" status --porcelain 2>/dev/null | head -n 1) ]]; then
 fi
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 cmdline="bench/run.sh${*:+ $*}"
-env_line="BENCH_SECONDS=$SECONDS_EACH BENCH_BACKLOG=$BACKLOG BENCH_WORKERS=$WORKERS"
+env_line="BENCH_SECONDS=$SECONDS_EACH BENCH_BACKLOG=$BACKLOG BENCH_WORKERS=$WORKERS BENCH_LATENCY_RATE=$LAT_RATE"
 report=$out/report.md
 {
 	echo "## $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit"
 	echo
 	echo "- machine: $(nproc) cores, $cpu, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr)"
-	echo "- load average before the run: $load_before"
+	echo "- load average before the run: $load_before; after: $load_after (the bench itself adds about 2; more means other processes shared the 2 cores)"
 	echo "- PostgreSQL $pg_version on the same machine: $pg_settings; pg_stat_statements loaded, track_commit_timestamp on"
 	echo "- command: \`$cmdline\` ($env_line; Release build; took $((t_end - t_start)) s)"
 	echo "- scenarios: ${want[*]}"

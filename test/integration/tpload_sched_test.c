@@ -48,18 +48,18 @@ typedef struct stall_srv {
 static tp_status
 h_get_task(void *tctx, const void *vreq, void *vrep, tp_err *err)
 {
-	stall_srv              *sv  = tctx;
-	const dtp_v1_Request   *req = vreq;
-	dtp_v1_Reply           *rep = vrep;
+	stall_srv            *sv  = tctx;
+	const dtp_v1_Request *req = vreq;
+	dtp_v1_Reply         *rep = vrep;
 
 	(void) err;
 	if (atomic_fetch_add(&sv->calls, 1) + 1 == STALL_CALL) {
 		struct timespec ts = { 0, STALL_MS * 1000L * 1000L };
 		nanosleep(&ts, NULL);
 	}
-	rep->which_result            = dtp_v1_Reply_get_task_tag;
-	rep->result.get_task.id      = req->call.get_task.id;
-	rep->result.get_task.status  = dtp_v1_TaskStatus_TASK_STATUS_PENDING;
+	rep->which_result           = dtp_v1_Reply_get_task_tag;
+	rep->result.get_task.id     = req->call.get_task.id;
+	rep->result.get_task.status = dtp_v1_TaskStatus_TASK_STATUS_PENDING;
 	snprintf(rep->result.get_task.type, sizeof(rep->result.get_task.type),
 	    "demo");
 	return TP_OK;
@@ -86,13 +86,13 @@ stall_srv_start(stall_srv *sv)
 
 	memset(sv, 0, sizeof(*sv));
 	memset(&o, 0, sizeof(o));
-	o.env            = &proto_dtp_envelope;
-	o.urls           = urls;
-	o.n_urls         = 1;
-	o.threads        = 1; /* a stall holds up every call, as in a real one */
-	o.max_msg_bytes  = 1 << 20;
-	o.drain_ms       = 1000;
-	o.handlers       = handlers;
+	o.env           = &proto_dtp_envelope;
+	o.urls          = urls;
+	o.n_urls        = 1;
+	o.threads       = 1; /* a stall holds up every call, as in a real one */
+	o.max_msg_bytes = 1 << 20;
+	o.drain_ms      = 1000;
+	o.handlers      = handlers;
 	o.thread_init_cb = thread_init;
 	o.arg            = sv;
 	if (rpc_server_start(&sv->s, &o, &err) != TP_OK) {
@@ -139,7 +139,8 @@ run_tpload(const char *name, const char *const *args)
 	}
 	if (th_proc_exit_code(&p) != 0) {
 		th_proc_dump_log(&p);
-		fail_msg("tpload %s exited with %d", name, th_proc_exit_code(&p));
+		fail_msg(
+		    "tpload %s exited with %d", name, th_proc_exit_code(&p));
 	}
 	j = json_load_file(json_path, 0, &jerr);
 	if (j == NULL) {
@@ -156,7 +157,8 @@ num(json_t *j, const char *outer, const char *key)
 	json_t *v = json_object_get(o, key);
 
 	if (!json_is_number(v)) {
-		fail_msg("summary has no number %s.%s", outer ? outer : "", key);
+		fail_msg(
+		    "summary has no number %s.%s", outer ? outer : "", key);
 	}
 	return json_number_value(v);
 }
@@ -171,7 +173,8 @@ assert_adds_up(json_t *j)
 	json_t     *v;
 
 	assert_non_null(by);
-	json_object_foreach(by, k, v) {
+	json_object_foreach(by, k, v)
+	{
 		sum += json_number_value(v);
 	}
 	assert_true(sum == num(j, NULL, "errors"));
@@ -185,8 +188,8 @@ test_tpload_open_loop_shows_stall_as_queueing(void **state)
 	json_t     *j;
 	double      count, p50, p99;
 	const char *args[] = { "--target", "dtp", "--url", NULL, "--op", "get",
-		"--ids", "1", "--rate", "200", "--duration", "2", "--warmup", "0",
-		"--concurrency", "2", NULL };
+		"--ids", "1", "--rate", "200", "--duration", "2", "--warmup",
+		"0", "--concurrency", "2", NULL };
 
 	(void) state;
 	stall_srv_start(&sv);
@@ -222,8 +225,8 @@ test_tpload_closed_loop_hides_stall(void **state)
 	stall_srv   sv;
 	json_t     *j;
 	const char *args[] = { "--target", "dtp", "--url", NULL, "--op", "get",
-		"--ids", "1", "--requests", "400", "--duration", "0", "--warmup",
-		"0", "--concurrency", "1", NULL };
+		"--ids", "1", "--requests", "400", "--duration", "0",
+		"--warmup", "0", "--concurrency", "1", NULL };
 
 	(void) state;
 	stall_srv_start(&sv);
@@ -254,15 +257,15 @@ typedef struct http_srv {
 static void *
 http_srv_main(void *arg)
 {
-	http_srv  *hs = arg;
+	http_srv         *hs     = arg;
 	static const char resp[] = "HTTP/1.1 200 OK\r\n"
 	                           "Content-Type: application/json\r\n"
 	                           "Content-Length: 33\r\n\r\n"
 	                           "{\"id\":1,\"status\":\"PENDING\",\"x\":0}";
 	for (;;) {
-		int  c = accept(hs->fd, NULL, NULL);
+		int  c         = accept(hs->fd, NULL, NULL);
 		char buf[4096] = "";
-		int  served = 0;
+		int  served    = 0;
 
 		if (c < 0) {
 			return NULL; /* the listener was shut down */
@@ -272,7 +275,8 @@ http_srv_main(void *arg)
 		while (served < 2) {
 			size_t len = 0;
 			while (strstr(buf, "\r\n\r\n") == NULL || len == 0) {
-				ssize_t r = recv(c, buf + len, sizeof(buf) - 1 - len, 0);
+				ssize_t r = recv(
+				    c, buf + len, sizeof(buf) - 1 - len, 0);
 				if (r <= 0) {
 					goto done;
 				}
@@ -300,8 +304,8 @@ test_tpload_rest_reconnects_when_server_closes(void **state)
 	char               url[64];
 	json_t            *j;
 	const char *args[] = { "--target", "rest", "--url", NULL, "--op", "get",
-		"--ids", "1", "--requests", "200", "--duration", "0", "--warmup",
-		"0", "--concurrency", "2", NULL };
+		"--ids", "1", "--requests", "200", "--duration", "0",
+		"--warmup", "0", "--concurrency", "2", NULL };
 
 	(void) state;
 	memset(&hs, 0, sizeof(hs));
@@ -338,7 +342,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tpload_open_loop_shows_stall_as_queueing),
 		cmocka_unit_test(test_tpload_closed_loop_hides_stall),
-		cmocka_unit_test(test_tpload_rest_reconnects_when_server_closes),
+		cmocka_unit_test(
+		    test_tpload_rest_reconnects_when_server_closes),
 	};
 
 	return cmocka_run_group_tests_name("tpload_sched", tests, NULL, NULL);
