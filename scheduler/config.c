@@ -26,7 +26,8 @@
 static const tp_cfg_opt opts[] = {
 	{ "listen", "DTP_LISTEN", NULL, TP_CFG_STR, "tcp://127.0.0.1:9090", 0,
 	    0, OFF(listen),
-	    "RPC listen URLs, comma-separated (tcp://, ipc://)" },
+	    "RPC listen URLs, comma-separated (tcp://, ipc://, or "
+	    "tls+tcp:// with --tls-cert)" },
 	{ "database-url", "DTP_DATABASE_URL", "DATABASE_URL", TP_CFG_DSN, NULL,
 	    0, 0, OFF(database_url), "PostgreSQL connection string or URL" },
 	{ "workers", "DTP_WORKERS", NULL, TP_CFG_INT, "4", 1, 1024,
@@ -82,6 +83,17 @@ static const tp_cfg_opt opts[] = {
 	    "folder holding dtp/V<n>__*.sql" },
 	{ "log-level", "TP_LOG_LEVEL", NULL, TP_CFG_STR, "info", 0, 0,
 	    OFF(log_level), "error, warn, info or debug" },
+	/* TLS, as rpc/README.md ("Flags for the binaries") names them. */
+	{ "tls-cert", "DTP_TLS_CERT", NULL, TP_CFG_STR, NULL, 0, 0,
+	    OFF(tls_cert),
+	    "tls+tcp:// listen URLs: PEM certificate (chain, leaf first) of "
+	    "this server (with --tls-key)" },
+	{ "tls-key", "DTP_TLS_KEY", NULL, TP_CFG_STR, NULL, 0, 0, OFF(tls_key),
+	    "PEM private key of --tls-cert, unencrypted (mode 0600)" },
+	{ "tls-client-ca", "DTP_TLS_CLIENT_CA", NULL, TP_CFG_STR, NULL, 0, 0,
+	    OFF(tls_client_ca),
+	    "PEM CA: clients on tls+tcp:// URLs must present a certificate "
+	    "it signed (mutual TLS)" },
 };
 
 static const tp_cfg_spec spec = {
@@ -112,6 +124,42 @@ printable(const char *s)
 		}
 	}
 	return true;
+}
+
+/* is_set: an empty flag or variable counts as unset. */
+static bool
+is_set(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
+static const char *
+nonempty(const char *s)
+{
+	return is_set(s) ? s : NULL;
+}
+
+/*
+ * check_tls says what the TLS flags lack, before any file is read: -1 or
+ * exit code 2. The files themselves are checked by rpc_server_start.
+ */
+static int
+check_tls(const dtp_config *cfg)
+{
+	if (is_set(cfg->tls_cert) != is_set(cfg->tls_key)) {
+		fprintf(stderr,
+		    "dtp: --tls-cert (DTP_TLS_CERT) and --tls-key "
+		    "(DTP_TLS_KEY) go together: set both or neither\n");
+		return 2;
+	}
+	if (is_set(cfg->tls_client_ca) && !is_set(cfg->tls_cert)) {
+		fprintf(stderr,
+		    "dtp: --tls-client-ca (DTP_TLS_CLIENT_CA) needs --tls-cert "
+		    "(DTP_TLS_CERT) and --tls-key (DTP_TLS_KEY): a TLS server "
+		    "needs a certificate of its own\n");
+		return 2;
+	}
+	return -1;
 }
 
 /* check_exec checks the --exec list and its programs: -1 or exit code 2. */
@@ -191,6 +239,9 @@ dtp_config_parse(dtp_config *cfg, int argc, char **argv)
 		return usage("backoff-max-ms", "DTP_BACKOFF_MAX_MS", v,
 		    "must not be below --backoff-base-ms");
 	}
+	if ((rc = check_tls(cfg)) != -1) {
+		return rc;
+	}
 	if ((rc = check_exec(cfg)) != -1) {
 		return rc;
 	}
@@ -220,6 +271,21 @@ dtp_config_parse(dtp_config *cfg, int argc, char **argv)
 	}
 	tp_log_set_level(level);
 	return -1;
+}
+
+const rpc_tls_opts *
+dtp_config_server_tls(rpc_tls_opts *out, const dtp_config *cfg)
+{
+	if (!is_set(cfg->tls_cert) && !is_set(cfg->tls_key)
+	    && !is_set(cfg->tls_client_ca)) {
+		return NULL;
+	}
+	memset(out, 0, sizeof(*out));
+	out->cert_file           = nonempty(cfg->tls_cert);
+	out->key_file            = nonempty(cfg->tls_key);
+	out->ca_file             = nonempty(cfg->tls_client_ca);
+	out->require_client_cert = out->ca_file != NULL;
+	return out;
 }
 
 void

@@ -79,6 +79,7 @@ dtp_node_start(
 	dtp_node       *n  = tp_xcalloc(1, sizeof(*n));
 	dtp_pool_opts   po;
 	rpc_server_opts so;
+	rpc_tls_opts    tls;
 
 	n->cfg     = cfg;
 	n->metrics = dtp_metrics_new();
@@ -134,6 +135,7 @@ dtp_node_start(
 	so.arg            = &n->svc;
 	so.observe_cb     = dtp_metrics_rpc_observe;
 	so.observe_arg    = n->metrics;
+	so.tls            = dtp_config_server_tls(&tls, cfg);
 	if ((rc = rpc_server_start(&n->server, &so, err)) != TP_OK) {
 		goto out;
 	}

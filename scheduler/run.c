@@ -103,7 +103,9 @@ dtp_run_main(int argc, char **argv, dtp_registry *reg)
 	    || dtp_node_start(&node, &cfg, reg, &err) != TP_OK) {
 		tp_log_error(COMPONENT, "could not start: %s", err.msg);
 		dtp_registry_free(reg);
-		return 1;
+		/* Bad options (a TLS URL without a certificate, a TLS file
+		 * that does not load) are usage errors, as in taskpilot. */
+		return err.code == TP_INVALID_ARGUMENT ? 2 : 1;
 	}
 	tp_log_info(COMPONENT, "ready listen=%s node=%s workers=%lld types=%s",
 	    dtp_node_urls(node, urls, sizeof(urls)), cfg.node_name, cfg.workers,

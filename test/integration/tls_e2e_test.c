@@ -4,10 +4,12 @@
  * certificate, and the Day-4 flow through the gateway's REST; a gateway
  * without a client certificate gets 503 from the TaskPilot routes;
  * taskpilot's --dtp-tls-* flags against an in-process DTP stand-in that
- * requires a client certificate (dtp itself has no TLS flags yet, so the
- * flow's taskpilot -> dtp hop is plain tcp://); and the TLS usage errors
- * (exit 2, a clear message). The CA and certificates are made with the
- * openssl command at test time, in th_tmpdir().
+ * requires a client certificate; the flow's taskpilot -> dtp hop over
+ * mutual TLS too (dtp's --tls-cert/--tls-key/--tls-client-ca; dtp also
+ * listens on plain tcp:// for the gateway and the harness's Health probe);
+ * and the TLS usage errors of taskpilot, tpgateway and dtp (exit 2, a clear
+ * message). The CA and certificates are made with the openssl command at
+ * test time, in th_tmpdir().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,11 +51,12 @@ static char client_key[512];
 static char missing_pem[512]; /* no such file */
 
 static const char *db_url;
-static th_proc     dtp_proc;   /* plain tcp:// */
-static th_proc     pilot_proc; /* tls+tcp://, mutual TLS */
-static th_proc     gw_proc;    /* dials taskpilot with a client certificate */
-static char        dtp_url[64];
-static char        pilot_url[64]; /* tls+tcp://127.0.0.1:<port> */
+static th_proc     dtp_proc;    /* tcp:// and tls+tcp://, mutual TLS */
+static th_proc     pilot_proc;  /* tls+tcp://, mutual TLS; dials dtp over TLS */
+static th_proc     gw_proc;     /* dials taskpilot with a client certificate */
+static char        dtp_url[64]; /* tcp://: the gateway, Health probes */
+static char        dtp_tls_listen_url[64]; /* taskpilot's only DTP URL */
+static char        pilot_url[64];          /* tls+tcp://127.0.0.1:<port> */
 static int         gw_dtp_port;
 static int         gw_pilot_port;
 
@@ -292,20 +295,32 @@ start_gateway(th_proc *p, const char *name, char *const extra_argv[],
 static void
 start_services(void)
 {
-	char  dtp_listen[128], dtp_db[1200], pilot_db[1200];
-	char *dtp_argv[]   = { (char *) th_bin("dtp"), NULL };
-	char *dtp_env[]    = { dtp_listen, dtp_db, "DTP_WORKERS=2", NULL };
+	char dtp_listen[160], dtp_db[1200], pilot_db[1200], dtp_ready[96];
+	/* dtp's server certificate from the flags, the client CA from the
+	 * environment (DTP_TLS_CLIENT_CA): both ways are read. */
+	char  dtp_ca[600];
+	char *dtp_argv[] = { (char *) th_bin("dtp"), "--tls-cert", server_crt,
+		"--tls-key", server_key, NULL };
+	char *dtp_env[] = { dtp_listen, dtp_db, dtp_ca, "DTP_WORKERS=2", NULL };
+	/* taskpilot's certificate has clientAuth too: it is its client
+	 * certificate towards dtp. */
 	char *pilot_argv[] = { (char *) th_bin("taskpilot"), "--listen",
-		pilot_url, "--dtp-url", dtp_url, "--tls-cert", server_crt,
-		"--tls-key", server_key, "--tls-client-ca", ca_crt, NULL };
+		pilot_url, "--dtp-url", dtp_tls_listen_url, "--tls-cert",
+		server_crt, "--tls-key", server_key, "--tls-client-ca", ca_crt,
+		"--dtp-tls-ca", ca_crt, "--dtp-tls-cert", server_crt,
+		"--dtp-tls-key", server_key, NULL };
 	char *pilot_env[]  = { pilot_db, NULL };
 
 	snprintf(
 	    dtp_url, sizeof(dtp_url), "tcp://127.0.0.1:%d", th_free_port());
+	snprintf(dtp_tls_listen_url, sizeof(dtp_tls_listen_url),
+	    "tls+tcp://127.0.0.1:%d", th_free_port());
 	snprintf(pilot_url, sizeof(pilot_url), "tls+tcp://127.0.0.1:%d",
 	    th_free_port());
-	snprintf(dtp_listen, sizeof(dtp_listen), "DTP_LISTEN=%s", dtp_url);
+	snprintf(dtp_listen, sizeof(dtp_listen), "DTP_LISTEN=%s,%s", dtp_url,
+	    dtp_tls_listen_url);
 	snprintf(dtp_db, sizeof(dtp_db), "DTP_DATABASE_URL=%s", db_url);
+	snprintf(dtp_ca, sizeof(dtp_ca), "DTP_TLS_CLIENT_CA=%s", ca_crt);
 	snprintf(pilot_db, sizeof(pilot_db), "PILOT_DATABASE_URL=%s", db_url);
 
 	th_proc_start(&dtp_proc, "dtp", dtp_argv, dtp_env);
@@ -313,6 +328,9 @@ start_services(void)
 		th_proc_dump_log(&dtp_proc);
 		fail_msg("dtp did not answer Health at %s", dtp_url);
 	}
+	/* Its ready line lists the TLS listener too. */
+	snprintf(dtp_ready, sizeof(dtp_ready), ",%s ", dtp_tls_listen_url);
+	wait_logged(&dtp_proc, dtp_ready);
 	/* The harness's Health probe has no TLS: wait for the ready line. */
 	th_proc_start(&pilot_proc, "taskpilot", pilot_argv, pilot_env);
 	wait_logged(&pilot_proc, " ready ");
@@ -493,7 +511,10 @@ test_tls_day4_flow_through_gateway(void **state)
 	assert_string_equal(str_field(&r, "payload"), "over tls");
 	resp_free(&r);
 
-	/* 2. Bind it: taskpilot -> dtp (plain) makes the DTP task. */
+	/*
+	 * 2. Bind it: taskpilot -> dtp over mutual TLS (its only DTP URL is
+	 * dtp_tls_listen_url) makes the DTP task.
+	 */
 	snprintf(
 	    path, sizeof(path), "/api/tasks/%" PRId64 "/scheduler", web_id);
 	req(&r, gw_pilot_port, "POST", path, NULL);
@@ -948,6 +969,62 @@ test_tls_usage_errors_exit_2(void **state)
 	}
 }
 
+static void
+test_tls_dtp_usage_errors_exit_2(void **state)
+{
+	char  db[1200], tls_listen[64], want[700];
+	char *env[] = { db, "DTP_WORKERS=1", NULL };
+	char *dtp   = (char *) th_bin("dtp");
+
+	(void) state;
+	snprintf(db, sizeof(db), "DTP_DATABASE_URL=%s", db_url);
+	snprintf(tls_listen, sizeof(tls_listen), "tls+tcp://127.0.0.1:%d",
+	    th_free_port());
+
+	/* A TLS listen URL without a certificate: rpc's message, exit 2. */
+	{
+		char *argv[] = { dtp, "--listen", tls_listen, NULL };
+		snprintf(want, sizeof(want),
+		    "listen url \"%s\" needs TLS options: a certificate and "
+		    "a key",
+		    tls_listen);
+		expect_exit("dtp-tls-no-cert", argv, env, 2, want);
+	}
+	/* A certificate without its key, and the other way round. */
+	{
+		char *argv[] = { dtp, "--listen", tls_listen, "--tls-cert",
+			server_crt, NULL };
+		expect_exit("dtp-cert-no-key", argv, env, 2,
+		    "dtp: --tls-cert (DTP_TLS_CERT) and --tls-key "
+		    "(DTP_TLS_KEY) go together");
+	}
+	{
+		char  key_env[600];
+		char *kenv[] = { db, key_env, NULL };
+		char *argv[] = { dtp, "--listen", tls_listen, NULL };
+		snprintf(
+		    key_env, sizeof(key_env), "DTP_TLS_KEY=%s", server_key);
+		expect_exit("dtp-key-no-cert", argv, kenv, 2,
+		    "dtp: --tls-cert (DTP_TLS_CERT) and --tls-key");
+	}
+	/* Mutual TLS needs the server's own certificate. */
+	{
+		char *argv[] = { dtp, "--listen", tls_listen, "--tls-client-ca",
+			ca_crt, NULL };
+		expect_exit("dtp-client-ca-alone", argv, env, 2,
+		    "dtp: --tls-client-ca (DTP_TLS_CLIENT_CA) needs --tls-cert "
+		    "(DTP_TLS_CERT) and --tls-key (DTP_TLS_KEY)");
+	}
+	/* A certificate file that is not there: named, exit 2. */
+	{
+		char *argv[] = { dtp, "--listen", tls_listen, "--tls-cert",
+			missing_pem, "--tls-key", server_key, NULL };
+		snprintf(want, sizeof(want),
+		    "could not read TLS certificate file \"%s\"", missing_pem);
+		expect_exit("dtp-missing-cert", argv, env, 2, want);
+	}
+}
+
 int
 main(void)
 {
@@ -956,6 +1033,7 @@ main(void)
 		cmocka_unit_test(test_tls_gateway_without_client_cert_is_503),
 		cmocka_unit_test(test_tls_pilot_dials_dtp_over_mutual_tls),
 		cmocka_unit_test(test_tls_usage_errors_exit_2),
+		cmocka_unit_test(test_tls_dtp_usage_errors_exit_2),
 	};
 	int rc;
 

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 
+#include "rpc/rpc.h"
+
 #define DTP_NODE_NAME_MAX 63
 
 typedef struct dtp_config {
@@ -31,6 +33,14 @@ typedef struct dtp_config {
 	long long   exec_kill_grace_ms;
 	const char *migrations_dir; /* holds dtp/V<n>__*.sql */
 	const char *log_level;
+	/*
+	 * TLS for the tls+tcp:// listen URLs (rpc/README.md, "TLS"): the
+	 * server's certificate and key, and the CA that client certificates
+	 * must chain to (mutual TLS). NULL when unset.
+	 */
+	const char *tls_cert;
+	const char *tls_key;
+	const char *tls_client_ca;
 	/* Storage for the default node name. */
 	char node_name_buf[DTP_NODE_NAME_MAX + 1];
 } dtp_config;
@@ -43,6 +53,16 @@ typedef struct dtp_config {
  * storage. Main thread, before any other thread starts.
  */
 int dtp_config_parse(dtp_config *cfg, int argc, char **argv);
+
+/*
+ * dtp_config_server_tls fills *out from --tls-cert, --tls-key and
+ * --tls-client-ca (which also sets require_client_cert) and returns out, or
+ * returns NULL when none of them is set: no TLS, so that a tls+tcp:// listen
+ * URL gets rpc_server_start's INVALID_ARGUMENT. The paths in *out point into
+ * cfg. dtp_config_parse has checked the combination already.
+ */
+const rpc_tls_opts *dtp_config_server_tls(
+    rpc_tls_opts *out, const dtp_config *cfg);
 
 /* dtp_config_log logs `starting` with the effective config, secrets redacted.
  */
