@@ -4,49 +4,16 @@
  */
 #include "scheduler/run.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/signals.h"
 #include "exec.h"
 #include "scheduler/node.h"
 
 #define COMPONENT "dtp"
-
-static sigset_t stop_signals;
-
-static const char *
-signal_name(int sig)
-{
-	switch (sig) {
-	case SIGINT:
-		return "SIGINT";
-	case SIGTERM:
-		return "SIGTERM";
-	case SIGHUP:
-		return "SIGHUP";
-	default:
-		return "unknown";
-	}
-}
-
-/* second_signal_main: while stopping, a second signal ends the process. */
-static void *
-second_signal_main(void *arg)
-{
-	int sig = 0;
-
-	(void) arg;
-	if (sigwait(&stop_signals, &sig) == 0) {
-		tp_log_warn(COMPONENT, "second signal, exiting now signal=%s",
-		    signal_name(sig));
-		_exit(1);
-	}
-	return NULL;
-}
 
 tp_status
 dtp_registry_add_configured(dtp_registry *r, const dtp_config *cfg, tp_err *err)
@@ -78,11 +45,10 @@ dtp_run_main(int argc, char **argv, dtp_registry *reg)
 {
 	dtp_config cfg;
 	dtp_node  *node = NULL;
-	pthread_t  watcher;
 	tp_err     err;
 	char       urls[1024];
 	char       types[1024];
-	int        sig = 0;
+	int        sig;
 	int        rc;
 
 	if ((rc = dtp_config_parse(&cfg, argc, argv)) != -1) {
@@ -90,12 +56,7 @@ dtp_run_main(int argc, char **argv, dtp_registry *reg)
 		return rc;
 	}
 	/* Before any thread starts (nng, libpq), so they all inherit it. */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	tp_signals_block();
 
 	dtp_config_log(&cfg);
 	tp_err_clear(&err);
@@ -111,12 +72,10 @@ dtp_run_main(int argc, char **argv, dtp_registry *reg)
 	    dtp_node_urls(node, urls, sizeof(urls)), cfg.node_name, cfg.workers,
 	    dtp_registry_types(reg, types, sizeof(types)));
 
-	while (sigwait(&stop_signals, &sig) != 0) { }
+	sig = tp_signals_wait();
 	tp_log_info(COMPONENT, "shutting down signal=%s in_flight=%d",
-	    signal_name(sig), dtp_node_in_flight(node));
-	if (pthread_create(&watcher, NULL, second_signal_main, NULL) == 0) {
-		pthread_detach(watcher);
-	}
+	    tp_signal_name(sig), dtp_node_in_flight(node));
+	tp_signals_second_exits(COMPONENT);
 	if (!dtp_node_stop(node)) {
 		/* A handler thread never returned; its task was handed back
 		 * (or ended) already, and its memory must stay: exit now. */
