@@ -144,6 +144,13 @@ int_new(int64_t v)
 	return must(json_integer((json_int_t) v));
 }
 
+/* int_or_null: 0 (not set) is null. */
+static json_t *
+int_or_null(int64_t v)
+{
+	return v == 0 ? json_null() : int_new(v);
+}
+
 static const char *const status_names[] = {
 	[dtp_v1_TaskStatus_TASK_STATUS_PENDING]   = "PENDING",
 	[dtp_v1_TaskStatus_TASK_STATUS_RUNNING]   = "RUNNING",
@@ -206,6 +213,9 @@ proto_json_task_new(const dtp_v1_Task *t)
 	set(o, "startedAt", time_new(t->started_at_ms));
 	set(o, "finishedAt", time_new(t->finished_at_ms));
 	set(o, "lockedBy", str_or_null(t->locked_by));
+	/* 0: the task uses the node's --backoff-base-ms / --backoff-max-ms. */
+	set(o, "backoffBaseMs", int_or_null(t->backoff_base_ms));
+	set(o, "backoffMaxMs", int_or_null(t->backoff_max_ms));
 	return o;
 }
 
@@ -490,20 +500,30 @@ payload_field(char **out, const json_t *body, tp_err *err)
 	return TP_OK;
 }
 
+/* The members of a CreateTask body. */
+static const char *const create_task_names[] = {
+	"type",
+	"payload",
+	"maxAttempts",
+	"timeoutMs",
+	"runAt",
+	"idempotencyKey",
+	"backoffBaseMs",
+	"backoffMaxMs",
+};
+
 tp_status
 proto_json_create_task_parse(
     dtp_v1_CreateTaskRequest *out, const json_t *body, tp_err *err)
 {
-	static const char *const names[] = { "type", "payload", "maxAttempts",
-		"timeoutMs", "runAt", "idempotencyKey" };
-	dtp_v1_CreateTaskRequest r       = dtp_v1_CreateTaskRequest_init_zero;
+	dtp_v1_CreateTaskRequest r = dtp_v1_CreateTaskRequest_init_zero;
 	tp_status                rc;
 	int64_t                  v       = 0;
 	bool                     has_run = false;
 	char                     run_at[64];
 
-	if ((rc = check_object(
-	         body, names, sizeof(names) / sizeof(names[0]), err))
+	if ((rc = check_object(body, create_task_names,
+	         sizeof(create_task_names) / sizeof(create_task_names[0]), err))
 	    != TP_OK) {
 		goto out;
 	}
@@ -520,6 +540,17 @@ proto_json_create_task_parse(
 	r.max_attempts = (int32_t) v;
 	if ((rc = int_field(&r.timeout_ms, &r.has_timeout_ms, body, "timeoutMs",
 	         INT64_MIN, INT64_MAX, err))
+	    != TP_OK) {
+		goto out;
+	}
+	/* Ranges are DTP's to check, as for maxAttempts and timeoutMs. */
+	if ((rc = int_field(&r.backoff_base_ms, &r.has_backoff_base_ms, body,
+	         "backoffBaseMs", INT64_MIN, INT64_MAX, err))
+	    != TP_OK) {
+		goto out;
+	}
+	if ((rc = int_field(&r.backoff_max_ms, &r.has_backoff_max_ms, body,
+	         "backoffMaxMs", INT64_MIN, INT64_MAX, err))
 	    != TP_OK) {
 		goto out;
 	}

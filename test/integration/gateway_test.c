@@ -4,9 +4,9 @@
  * the Day-4 flow over REST, binding twice, cancel (pending and final),
  * idempotent creates, unknown ids, bad bodies and ids, 405 + Allow, unknown
  * paths, 413 (declared and chunked), the error body's shape, bearer token
- * auth, HEAD, services that do not answer (503), GET /metrics (checked by
- * the strict parser of test/unit/prom_expo.c, and by promtool when it is
- * installed), and a clean exit.
+ * auth, HEAD, a task's own retry backoff, services that do not answer
+ * (503), GET /metrics (checked by the strict parser of test/unit/prom_expo.c,
+ * and by promtool when it is installed), and a clean exit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +28,7 @@
 
 #include "common/clock.h"
 #include "harness.h"
+#include "proto/json.h"
 #include "shim/expo.h"
 
 #define START_MS 20000
@@ -534,6 +535,91 @@ test_gateway_idempotent_create(void **state)
 	    "{\"type\":\"demo\",\"payload\":\"same\",\"idempotencyKey\":\"x\"}",
 	    headers);
 	expect_error(&r, 400, 3, "INVALID_ARGUMENT", "Idempotency-Key");
+	resp_free(&r);
+}
+
+/* time_field reads an RFC 3339 member as milliseconds since the epoch. */
+static int64_t
+time_field(const resp *r, const char *name)
+{
+	int64_t ms = 0;
+	tp_err  err;
+	if (proto_json_time_parse(&ms, str_field(r, name), &err) != TP_OK) {
+		fail_msg("field %s: %s", name, err.msg);
+	}
+	return ms;
+}
+
+/*
+ * A task's own backoff: shown as given, null when not given, refused by
+ * DTP out of range, and used: the retry of a task that fails once is due
+ * within backoffMaxMs (20 ms) of its failure, where the node's default
+ * (--backoff-base-ms 1000, equal jitter) would wait at least 500 ms.
+ */
+static void
+test_gateway_task_backoff(void **state)
+{
+	resp      r;
+	task_wait w;
+	int64_t   id, created;
+	(void) state;
+
+	req(&r, dtp_port, "POST", "/tasks",
+	    "{\"type\":\"fail\",\"payload\":\"{\\\"failTimes\\\":1}\","
+	    "\"backoffBaseMs\":10,\"backoffMaxMs\":20}",
+	    "");
+	expect_status(&r, 201, "POST /tasks with a backoff");
+	id      = int_field(&r, "id");
+	created = time_field(&r, "createdAt");
+	assert_int_equal(int_field(&r, "backoffBaseMs"), 10);
+	assert_int_equal(int_field(&r, "backoffMaxMs"), 20);
+	resp_free(&r);
+
+	memset(&w, 0, sizeof(w));
+	w.port = dtp_port;
+	w.id   = id;
+	if (!th_poll_until(task_succeeded, &w, 2000)) {
+		fail_msg("task %" PRId64 " did not finish within 2 s: %s", id,
+		    w.last.r.body != NULL ? w.last.r.body : "(no answer)");
+	}
+	assert_string_equal(w.status, "SUCCEEDED");
+	assert_int_equal(int_field(&w.last, "attempts"), 2);
+	assert_int_equal(int_field(&w.last, "backoffBaseMs"), 10);
+	assert_int_equal(int_field(&w.last, "backoffMaxMs"), 20);
+	/* runAt is the retry's: the first failure's time plus <= 20 ms. */
+	if (time_field(&w.last, "runAt") - created >= 450) {
+		fail_msg("the retry was due %" PRId64 " ms after the create, "
+		         "not within the task's backoff: %s",
+		    time_field(&w.last, "runAt") - created, w.last.r.body);
+	}
+	resp_free(&w.last);
+
+	/* Not given: null, the node's setting. */
+	req(&r, dtp_port, "POST", "/tasks",
+	    "{\"type\":\"demo\",\"payload\":\"x\",\"runAt\":"
+	    "\"2999-01-01T00:00:00Z\"}",
+	    "");
+	expect_status(&r, 201, "POST /tasks without a backoff");
+	assert_true(json_is_null(json_object_get(r.json, "backoffBaseMs")));
+	assert_true(json_is_null(json_object_get(r.json, "backoffMaxMs")));
+	resp_free(&r);
+
+	/* The gateway checks the type, DTP the range. */
+	req(&r, dtp_port, "POST", "/tasks",
+	    "{\"type\":\"demo\",\"payload\":\"x\",\"backoffBaseMs\":\"10\"}",
+	    "");
+	expect_error(&r, 400, 3, "INVALID_ARGUMENT",
+	    "field \"backoffBaseMs\" must be an integer");
+	resp_free(&r);
+	req(&r, dtp_port, "POST", "/tasks",
+	    "{\"type\":\"demo\",\"payload\":\"x\",\"backoffBaseMs\":0}", "");
+	expect_error(&r, 400, 3, "INVALID_ARGUMENT", "invalid backoff_base_ms");
+	resp_free(&r);
+	req(&r, dtp_port, "POST", "/tasks",
+	    "{\"type\":\"demo\",\"payload\":\"x\",\"backoffBaseMs\":100,"
+	    "\"backoffMaxMs\":50}",
+	    "");
+	expect_error(&r, 400, 3, "INVALID_ARGUMENT", "invalid backoff_max_ms");
 	resp_free(&r);
 }
 
@@ -1540,6 +1626,7 @@ main(void)
 		cmocka_unit_test(test_gateway_day4_flow),
 		cmocka_unit_test(test_gateway_cancel_pending_then_final),
 		cmocka_unit_test(test_gateway_idempotent_create),
+		cmocka_unit_test(test_gateway_task_backoff),
 		cmocka_unit_test(test_gateway_unknown_ids_are_404),
 		cmocka_unit_test(test_gateway_bad_input_is_400),
 		cmocka_unit_test(test_gateway_methods_and_paths),

@@ -100,7 +100,8 @@ test_json_task_fresh_has_nulls(void **state)
 	    "\"cancelRequested\":false,\"result\":null,\"lastError\":null,"
 	    "\"createdAt\":\"2023-11-14T22:13:20.000Z\","
 	    "\"updatedAt\":\"2023-11-14T22:13:20.001Z\",\"startedAt\":null,"
-	    "\"finishedAt\":null,\"lockedBy\":null}");
+	    "\"finishedAt\":null,\"lockedBy\":null,\"backoffBaseMs\":null,"
+	    "\"backoffMaxMs\":null}");
 }
 
 static void
@@ -127,6 +128,8 @@ test_json_task_finished_has_values(void **state)
 	t.started_at_ms  = T0 + 10;
 	t.finished_at_ms = T0 + 20;
 	strcpy(t.locked_by, "node-a");
+	t.backoff_base_ms = 250;
+	t.backoff_max_ms  = 86400000;
 	assert_json(proto_json_task_new(&t),
 	    "{\"id\":42,\"type\":\"fail\",\"payload\":\"hello\","
 	    "\"status\":\"SUCCEEDED\",\"attempts\":2,\"maxAttempts\":5,"
@@ -138,7 +141,33 @@ test_json_task_finished_has_values(void **state)
 	    "\"updatedAt\":\"2023-11-14T22:13:20.999Z\","
 	    "\"startedAt\":\"2023-11-14T22:13:20.010Z\","
 	    "\"finishedAt\":\"2023-11-14T22:13:20.020Z\","
-	    "\"lockedBy\":\"node-a\"}");
+	    "\"lockedBy\":\"node-a\",\"backoffBaseMs\":250,"
+	    "\"backoffMaxMs\":86400000}");
+}
+
+static void
+test_json_task_backoff_one_set(void **state)
+{
+	dtp_v1_Task t = dtp_v1_Task_init_zero;
+	json_t     *j;
+	(void) state;
+	/* Each backoff is null on its own when 0 (the node's setting). */
+	t.id             = 3;
+	t.backoff_max_ms = 20;
+	j                = proto_json_task_new(&t);
+	assert_true(json_is_null(json_object_get(j, "backoffBaseMs")));
+	assert_true(json_is_integer(json_object_get(j, "backoffMaxMs")));
+	assert_int_equal(
+	    json_integer_value(json_object_get(j, "backoffMaxMs")), 20);
+	json_decref(j);
+	t.backoff_base_ms = 10;
+	t.backoff_max_ms  = 0;
+	j                 = proto_json_task_new(&t);
+	assert_int_equal(
+	    json_integer_value(json_object_get(j, "backoffBaseMs")), 10);
+	assert_true(json_is_null(json_object_get(j, "backoffMaxMs")));
+	assert_int_equal(json_object_size(j), 19);
+	json_decref(j);
 }
 
 static void
@@ -269,7 +298,8 @@ test_json_create_task_good(void **state)
 	json_t                  *b
 	    = load("{\"type\":\"demo\",\"payload\":\"hello\",\"maxAttempts\":5,"
 	           "\"timeoutMs\":1500,\"runAt\":\"2023-11-14T22:13:20.250Z\","
-	           "\"idempotencyKey\":\"k1\"}");
+	           "\"idempotencyKey\":\"k1\",\"backoffBaseMs\":10,"
+	           "\"backoffMaxMs\":86400000}");
 	(void) state;
 	assert_int_equal(proto_json_create_task_parse(&r, b, NULL), TP_OK);
 	assert_string_equal(r.type, "demo");
@@ -282,6 +312,10 @@ test_json_create_task_good(void **state)
 	assert_int_equal(r.run_at_ms, T0 + 250);
 	assert_true(r.has_idempotency_key);
 	assert_string_equal(r.idempotency_key, "k1");
+	assert_true(r.has_backoff_base_ms);
+	assert_int_equal(r.backoff_base_ms, 10);
+	assert_true(r.has_backoff_max_ms);
+	assert_int_equal(r.backoff_max_ms, 86400000);
 	pb_release(dtp_v1_CreateTaskRequest_fields, &r);
 	json_decref(b);
 }
@@ -293,7 +327,8 @@ test_json_create_task_minimal_and_nulls(void **state)
 	json_t                  *b
 	    = load("{\"type\":\"demo\",\"payload\":\"\",\"maxAttempts\":null,"
 	           "\"timeoutMs\":null,\"runAt\":null,"
-	           "\"idempotencyKey\":null}");
+	           "\"idempotencyKey\":null,\"backoffBaseMs\":null,"
+	           "\"backoffMaxMs\":null}");
 	(void) state;
 	assert_int_equal(proto_json_create_task_parse(&r, b, NULL), TP_OK);
 	assert_string_equal(r.payload, "");
@@ -301,6 +336,36 @@ test_json_create_task_minimal_and_nulls(void **state)
 	assert_false(r.has_timeout_ms);
 	assert_false(r.has_run_at_ms);
 	assert_false(r.has_idempotency_key);
+	assert_false(r.has_backoff_base_ms);
+	assert_false(r.has_backoff_max_ms);
+	pb_release(dtp_v1_CreateTaskRequest_fields, &r);
+	json_decref(b);
+	/* Absent is the same as null. */
+	b = load("{\"type\":\"demo\",\"payload\":\"\"}");
+	assert_int_equal(proto_json_create_task_parse(&r, b, NULL), TP_OK);
+	assert_false(r.has_backoff_base_ms);
+	assert_false(r.has_backoff_max_ms);
+	pb_release(dtp_v1_CreateTaskRequest_fields, &r);
+	json_decref(b);
+}
+
+static void
+test_json_create_task_backoff_range_is_dtps(void **state)
+{
+	dtp_v1_CreateTaskRequest r;
+	json_t                  *b
+	    = load("{\"type\":\"demo\",\"payload\":\"\",\"backoffBaseMs\":0,"
+	           "\"backoffMaxMs\":-9223372036854775808}");
+	(void) state;
+	/*
+	 * As for maxAttempts and timeoutMs, any 64-bit integer is passed on:
+	 * DTP answers INVALID_ARGUMENT with its own range.
+	 */
+	assert_int_equal(proto_json_create_task_parse(&r, b, NULL), TP_OK);
+	assert_true(r.has_backoff_base_ms);
+	assert_int_equal(r.backoff_base_ms, 0);
+	assert_true(r.has_backoff_max_ms);
+	assert_true(r.backoff_max_ms == INT64_MIN);
 	pb_release(dtp_v1_CreateTaskRequest_fields, &r);
 	json_decref(b);
 }
@@ -382,6 +447,16 @@ static const bad_body bad_bodies[] = {
 	    "2147483647" },
 	{ false, "{\"type\":\"d\",\"payload\":\"x\",\"timeoutMs\":true}",
 	    "field \"timeoutMs\" must be an integer" },
+	{ false, "{\"type\":\"d\",\"payload\":\"x\",\"backoffBaseMs\":\"10\"}",
+	    "field \"backoffBaseMs\" must be an integer" },
+	{ false, "{\"type\":\"d\",\"payload\":\"x\",\"backoffBaseMs\":1.5}",
+	    "field \"backoffBaseMs\" must be an integer" },
+	{ false, "{\"type\":\"d\",\"payload\":\"x\",\"backoffMaxMs\":false}",
+	    "field \"backoffMaxMs\" must be an integer" },
+	{ false, "{\"type\":\"d\",\"payload\":\"x\",\"backoffMaxMs\":[20]}",
+	    "field \"backoffMaxMs\" must be an integer" },
+	{ false, "{\"type\":\"d\",\"payload\":\"x\",\"backoff_base_ms\":1}",
+	    "unknown field \"backoff_base_ms\"" },
 	{ false, "{\"type\":\"d\",\"payload\":\"x\",\"runAt\":17}",
 	    "field \"runAt\" must be a string" },
 	{ false, "{\"type\":\"d\",\"payload\":\"x\",\"runAt\":\"tomorrow\"}",
@@ -413,6 +488,8 @@ static const bad_body bad_bodies[] = {
 	    "field \"title\" must be a string" },
 	{ true, "{\"type\":\"d\",\"payload\":\"x\",\"maxAttempts\":1}",
 	    "unknown field \"maxAttempts\"" },
+	{ true, "{\"type\":\"d\",\"payload\":\"x\",\"backoffBaseMs\":1}",
+	    "unknown field \"backoffBaseMs\"" },
 	{ true, "7", "request body must be a JSON object" },
 };
 
@@ -688,12 +765,14 @@ main(void)
 		cmocka_unit_test(test_json_task_status_names),
 		cmocka_unit_test(test_json_task_fresh_has_nulls),
 		cmocka_unit_test(test_json_task_finished_has_values),
+		cmocka_unit_test(test_json_task_backoff_one_set),
 		cmocka_unit_test(test_json_task_null_payload_and_bad_utf8),
 		cmocka_unit_test(test_json_web_task_unbound_and_bound),
 		cmocka_unit_test(test_json_lists),
 		cmocka_unit_test(test_json_health_and_error),
 		cmocka_unit_test(test_json_create_task_good),
 		cmocka_unit_test(test_json_create_task_minimal_and_nulls),
+		cmocka_unit_test(test_json_create_task_backoff_range_is_dtps),
 		cmocka_unit_test(test_json_payload_non_string_is_compact_text),
 		cmocka_unit_test(test_json_create_bad_bodies),
 		cmocka_unit_test(test_json_strings_over_bound_are_refused),

@@ -43,8 +43,9 @@ bool proto_json_task_status_parse(dtp_v1_TaskStatus *out, const char *name);
  * proto_json_task_new maps a Task (borrowed) to {"id","type","payload",
  * "status","attempts","maxAttempts","timeoutMs","runAt","idempotencyKey",
  * "cancelRequested","result","lastError","createdAt","updatedAt","startedAt",
- * "finishedAt","lockedBy"}. Empty idempotencyKey, lastError and lockedBy, an
- * unset result and times of 0 are null; payload is always a string.
+ * "finishedAt","lockedBy","backoffBaseMs","backoffMaxMs"}. Empty
+ * idempotencyKey, lastError and lockedBy, an unset result, times of 0 and
+ * backoffs of 0 (the node's setting) are null; payload is always a string.
  */
 json_t *proto_json_task_new(const dtp_v1_Task *t);
 
@@ -92,10 +93,12 @@ TP_MUST_CHECK tp_status proto_json_load(
 /*
  * proto_json_create_task_parse builds a CreateTaskRequest from a body
  * (borrowed) {"type","payload","maxAttempts","timeoutMs","runAt",
- * "idempotencyKey"}. type and payload are required; the others may be absent
- * or null. payload is a string (stored as is) or any other JSON value (stored
- * as its compact text, see proto_json_dump_compact). runAt is an RFC 3339
- * string. Returns TP_OK and *out, whose payload the caller releases with
+ * "idempotencyKey","backoffBaseMs","backoffMaxMs"}. type and payload are
+ * required; the others may be absent or null. payload is a string (stored as
+ * is) or any other JSON value (stored as its compact text, see
+ * proto_json_dump_compact). runAt is an RFC 3339 string. The integers are
+ * checked for type and width only: their ranges are DTP's to enforce.
+ * Returns TP_OK and *out, whose payload the caller releases with
  * pb_release(dtp_v1_CreateTaskRequest_fields, out) (or with the envelope it
  * is put in); or TP_INVALID_ARGUMENT naming the field: `field "type" is
  * required`, `field "maxAttempts" must be an integer`, `unknown field "x"`,
