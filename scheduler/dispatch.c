@@ -2,12 +2,15 @@
  * dispatch.c: the dispatcher thread of the worker pool: it claims due tasks
  * for the idle workers, one statement per batch, and sleeps until new work
  * is signalled in-process, by NOTIFY, by a local timer or by the slow poll.
- * See the DESIGN in worker.c.
+ * It also sends this node's NOTIFY dtp_task, one for many creates. See the
+ * DESIGN in worker.c.
  */
 #include <inttypes.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <pb_decode.h>
@@ -110,7 +113,10 @@ drain_notifications(dtp_pool *p, bool *due)
 			return true;
 		}
 		if (strcmp(channel, DTP_CHANNEL_TASK) == 0) {
-			*due = true;
+			/* Our own: the create already woke us in-process. */
+			if (strcmp(payload, p->announce_tag) != 0) {
+				*due = true;
+			}
 		} else if (strcmp(channel, DTP_CHANNEL_CANCEL) == 0) {
 			char     *end = NULL;
 			long long id  = strtoll(payload, &end, 10);
@@ -142,6 +148,56 @@ min_i64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+static int64_t
+max_i64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+void
+dtp_pool_announce(dtp_pool *p)
+{
+	/* Already set: the dispatcher was woken for it, or will announce
+	 * when ANNOUNCE_MS has passed. */
+	if (!atomic_exchange(&p->unannounced, true)) {
+		dtp_pool_wake_dispatcher(p);
+	}
+}
+
+/* make_tag sets the payload of this node's NOTIFY dtp_task: random. */
+static void
+make_tag(dtp_pool *p)
+{
+	uint64_t r = 0;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t) sizeof(r)) {
+		r = ((uint64_t) getpid() << 32) ^ (uint64_t) tp_clock_unix_ms();
+	}
+	(void) snprintf(
+	    p->announce_tag, sizeof(p->announce_tag), "n%016" PRIx64, r);
+}
+
+/*
+ * announce sends one NOTIFY dtp_task for every task committed here since
+ * the last one. On failure the flag stays set and it is tried again.
+ */
+static void
+announce(dtp_pool *p)
+{
+	tp_err err;
+
+	if (!atomic_exchange(&p->unannounced, false)) {
+		return;
+	}
+	tp_err_clear(&err);
+	if (dtp_store_announce(p->dispatch_conn, p->announce_tag, &err)
+	    != TP_OK) {
+		tp_log_warn(
+		    COMPONENT, "could not notify other nodes: %s", err.msg);
+		atomic_store(&p->unannounced, true);
+	}
+}
+
 void *
 dtp_dispatch_main(void *arg)
 {
@@ -152,6 +208,10 @@ dtp_dispatch_main(void *arg)
 	/* While the database is unreachable: when to try again. */
 	int64_t retry_at = 0;
 	int64_t retry_ms = min_i64(p->opts.poll_ms, 1000);
+	/* The earliest time for the next NOTIFY dtp_task. */
+	int64_t announce_at = 0;
+
+	make_tag(p);
 
 	for (;;) {
 		struct pollfd fds[2];
@@ -180,6 +240,9 @@ dtp_dispatch_main(void *arg)
 		pthread_mutex_lock(&p->mu);
 		if (p->stop_dispatcher) {
 			pthread_mutex_unlock(&p->mu);
+			if (listening) {
+				announce(p);
+			}
 			break;
 		}
 		if (p->kick) {
@@ -213,6 +276,17 @@ dtp_dispatch_main(void *arg)
 			continue;
 		}
 
+		/* Tell other nodes (after our own claim, which is the
+		 * quicker pickup), once for all creates since the last time,
+		 * and at most once per ANNOUNCE_MS. */
+		if (listening && now >= retry_at && now >= announce_at
+		    && atomic_load(&p->unannounced)) {
+			announce(p);
+			announce_at = now
+			    + (atomic_load(&p->unannounced) ? retry_ms
+			                                    : ANNOUNCE_MS);
+		}
+
 		pthread_mutex_lock(&p->mu);
 		wake_at = next_poll;
 		if (p->timer_ms != 0) {
@@ -225,6 +299,10 @@ dtp_dispatch_main(void *arg)
 			wake_at = now;
 		}
 		pthread_mutex_unlock(&p->mu);
+		if (listening && atomic_load(&p->unannounced)) {
+			wake_at = min_i64(wake_at,
+			    max_i64(now, max_i64(announce_at, retry_at)));
+		}
 
 		fds[0].fd     = p->wake_fd;
 		fds[0].events = POLLIN;

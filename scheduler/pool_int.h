@@ -7,6 +7,7 @@
 #define SCHEDULER_POOL_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,11 @@
 #define RECORD_TRIES 3
 /* Slack on local timers, so the database's now() has passed run_at. */
 #define TIMER_SLACK_MS 2
+/*
+ * The least time between two NOTIFY dtp_task of this node: creates that
+ * commit meanwhile share the next one (see "Wake-up" in worker.c).
+ */
+#define ANNOUNCE_MS 3
 
 typedef struct queued {
 	dtp_v1_Task task;
@@ -109,6 +115,15 @@ struct dtp_pool {
 	int        n_ends;
 	int        cap_ends;
 
+	/*
+	 * A task was committed here that other nodes were not yet told of
+	 * (NOTIFY dtp_task). Set by RPC threads, cleared by the dispatcher.
+	 */
+	atomic_bool unannounced;
+	/* The payload of this node's NOTIFY dtp_task, so that the dispatcher
+	 * can tell its own from another node's; the dispatcher's. */
+	char announce_tag[24];
+
 	db_conn  *dispatch_conn;
 	db_conn  *tick_conn;
 	pthread_t dispatcher;
@@ -130,6 +145,14 @@ void dtp_pool_timed_wait(
 
 /* dtp_pool_wake_dispatcher wakes the dispatcher's poll(). Any thread. */
 void dtp_pool_wake_dispatcher(dtp_pool *p);
+
+/*
+ * dtp_pool_announce tells the dispatcher that a task was committed on this
+ * node, after the commit: it sends one NOTIFY dtp_task for all the tasks
+ * committed since its last one, at most one per ANNOUNCE_MS (dispatch.c).
+ * Any thread; lock-free. Local workers are woken by dtp_pool_wake(_at).
+ */
+void dtp_pool_announce(dtp_pool *p);
 
 /*
  * dtp_pool_end_attempt writes how an attempt ended (end_kind) on c: see

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "db/conn.h"
+#include "pool_int.h"
 #include "scheduler/handler.h"
 #include "store.h"
 
@@ -255,7 +256,9 @@ create_task(void *tctx, const void *req, void *rep, tp_err *err)
 	}
 	if (!replayed) {
 		int64_t delay = task.run_at_ms - tp_clock_unix_ms();
-		/* Committed: wake a worker here now, or when it falls due. */
+		/* Committed: wake a worker here now, or when it falls due;
+		 * other nodes hear of it by the next NOTIFY dtp_task. */
+		dtp_pool_announce(svc->pool);
 		dtp_pool_wake_at(svc->pool, delay);
 		tp_log_debug(COMPONENT,
 		    "task created task_id=%" PRId64 " type=%s", task.id,

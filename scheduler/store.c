@@ -138,8 +138,9 @@ dtp_store_tasks_free(dtp_v1_Task *tasks, int n)
 	free(tasks);
 }
 
-/* CreateTask: one statement inserts and notifies (at most once per commit:
- * PostgreSQL folds equal notifications of a transaction). */
+/* CreateTask. No NOTIFY here: PostgreSQL serialises the commits of
+ * transactions that notify, so the dispatcher sends one for many creates
+ * (dtp_pool_announce). */
 static const char *const sql_create
     = "INSERT INTO dtp.task (type, payload, max_attempts, timeout_ms, run_at,"
       " idempotency_key, fingerprint, backoff_base_ms, backoff_max_ms)"
@@ -149,7 +150,7 @@ static const char *const sql_create
       " ELSE " FP_12 " END, $7::int8, $8::int8)"
       " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
       " DO NOTHING"
-      " RETURNING " TASK_COLS ", pg_notify('" DTP_CHANNEL_TASK "', '')";
+      " RETURNING " TASK_COLS;
 
 /* The row that holds the key, and whether its fingerprint matches. */
 static const char *const sql_by_key
@@ -254,6 +255,17 @@ dtp_store_get(dtp_v1_Task *out, db_conn *c, int64_t id, tp_err *err)
 out:
 	db_rows_free(rows);
 	return rc;
+}
+
+static const char *const sql_announce
+    = "SELECT pg_notify('" DTP_CHANNEL_TASK "', $1::text)";
+
+tp_status
+dtp_store_announce(db_conn *c, const char *tag, tp_err *err)
+{
+	const char *params[1] = { tag };
+
+	return db_exec(c, NULL, sql_announce, 1, params, err);
 }
 
 static const char *const sql_cancel_pending

@@ -69,14 +69,23 @@ typedef struct dtp_stats {
 void dtp_store_tasks_free(dtp_v1_Task *tasks, int n);
 
 /*
- * dtp_store_create inserts a PENDING task and sends one NOTIFY dtp_task in
- * the same statement. With an idempotency key already used: the same
- * type and payload returns the existing task with *replayed = true; a
+ * dtp_store_create inserts a PENDING task (sending no NOTIFY: the caller
+ * announces it, see dtp_pool_announce). With an idempotency key already
+ * used: the same type and payload returns the existing task with
+ * *replayed = true; a
  * different one is TP_ALREADY_EXISTS naming the key and the task. On TP_OK
  * *out is filled (caller releases with pb_release(dtp_v1_Task_fields, out)).
  */
 TP_MUST_CHECK tp_status dtp_store_create(dtp_v1_Task *out, bool *replayed,
     db_conn *c, const dtp_new_task *nt, tp_err *err);
+
+/*
+ * dtp_store_announce sends NOTIFY dtp_task with payload tag (this node's,
+ * so that it can ignore its own) in a transaction of its own: one for any
+ * number of tasks committed before it.
+ */
+TP_MUST_CHECK tp_status dtp_store_announce(
+    db_conn *c, const char *tag, tp_err *err);
 
 /* dtp_store_get: TP_OK and *out, or TP_NOT_FOUND "task 7 not found". */
 TP_MUST_CHECK tp_status dtp_store_get(

@@ -9,7 +9,8 @@
  * (opened by dtp_pool_start, never shared); the watchdog has none, so that
  * a hanging database cannot stop it. RPC threads only poke the pool
  * through dtp_pool_wake/_wake_at/_cancel, which take the pool mutex
- * briefly and write to an eventfd.
+ * briefly and write to an eventfd, and dtp_pool_announce (an atomic flag,
+ * and the eventfd when the flag was clear).
  *
  * Claim. The dispatcher claims with one statement (store.c, sql_claim):
  * UPDATE ... SET status = 'RUNNING', attempts = attempts + 1, lease ...
@@ -29,11 +30,21 @@
  * connection's socket, and claims when:
  *   - a task was committed on this node (CreateTask -> dtp_pool_wake, right
  *     after the commit: no polling delay on the happy path);
- *   - another node committed one: CreateTask sends NOTIFY dtp_task in the
- *     same statement, and the dispatcher's connection LISTENs on it;
+ *   - another node committed one: the dispatcher's connection LISTENs on
+ *     dtp_task (and ignores its own node's, whose payload is its tag);
  *   - a local timer falls due (a retry's or a future run_at known here);
  *   - the slow poll (poll_ms) passes, for run_at timers set elsewhere and
  *     for anything a lost notification missed.
+ * PostgreSQL serialises the commits of transactions that send NOTIFY, so
+ * CreateTask sends none: after its commit it sets the pool's unannounced
+ * flag (dtp_pool_announce), and the dispatcher, once it has claimed for
+ * its own workers, sends one NOTIFY dtp_task on its connection for every
+ * create committed since its last one: at once when it was idle, then at
+ * most once per ANNOUNCE_MS while creates keep coming. The flag is set
+ * after the commit and cleared before the NOTIFY, so a NOTIFY never
+ * precedes the commit it announces. Tasks committed while the database is
+ * unreachable are announced once it is back; at shutdown any pending
+ * announcement is sent before the dispatcher stops.
  * Cancels reach a running handler through its job's stop flag: directly
  * from an RPC thread on this node, by NOTIFY dtp_cancel from another node,
  * and, should both miss, from the ticker, which sees cancel_requested on
@@ -478,6 +489,7 @@ dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
 	uint64_t           seed
 	    = (uint64_t) tp_clock_mono_us() ^ ((uint64_t) getpid() << 32);
 
+	atomic_init(&p->unannounced, false);
 	p->opts          = *opts;
 	p->conninfo      = tp_xstrdup(opts->conninfo);
 	p->node          = tp_xstrdup(opts->node);
