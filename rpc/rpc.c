@@ -1,6 +1,6 @@
 /*
  * rpc.c: what the RPC server and client share: TLS configurations built
- * from PEM files (rpc_tls_opts), and rpc_fini. See rpc/README.md ("TLS").
+ * from PEM files (rpc_tls_opts). See rpc/README.md ("TLS").
  *
  * The files are read here rather than with nng_tls_config_ca_file and
  * friends so that every failure names its file and says what is wrong
@@ -20,12 +20,6 @@
 
 /* A certificate chain or a CA bundle is KiBs; this is ample. */
 #define RPC_TLS_MAX_FILE_BYTES ((size_t) 1 << 20)
-
-void
-rpc_fini(void)
-{
-	nng_fini();
-}
 
 bool
 rpc_url_is_tls(const char *url)

@@ -1552,9 +1552,6 @@ main(void)
 		cmocka_set_test_filter(getenv("RPC_TEST_FILTER"));
 	}
 	rc = cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
-	if (rc == 0) {
-		rpc_fini(); /* every socket is closed: nng may go */
-	}
 	{
 		char cmd[512];
 

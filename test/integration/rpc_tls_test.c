@@ -749,8 +749,5 @@ main(void)
 		cmocka_set_test_filter(getenv("RPC_TEST_FILTER"));
 	}
 	rc = cmocka_run_group_tests_name("rpc_tls", tests, NULL, NULL);
-	if (rc == 0) {
-		rpc_fini(); /* every socket is closed: nng may go */
-	}
 	return rc;
 }

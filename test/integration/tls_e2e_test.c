@@ -1042,8 +1042,5 @@ main(void)
 		return 1;
 	}
 	rc = cmocka_run_group_tests_name("tls_e2e", tests, setup, teardown);
-	if (rc == 0) {
-		rpc_fini(); /* every socket is closed: nng may go */
-	}
 	return rc;
 }

@@ -314,8 +314,5 @@ main(void)
 	int rc;
 
 	rc = cmocka_run_group_tests_name("tpctl_tls", tests, setup, NULL);
-	if (rc == 0) {
-		rpc_fini(); /* every socket is closed: nng may go */
-	}
 	return rc;
 }

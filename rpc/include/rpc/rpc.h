@@ -1,7 +1,6 @@
 /*
  * rpc.h: what the RPC server and client share: the TLS options for
- * tls+tcp:// URLs, and rpc_fini for the end of a process. Included by
- * rpc/server.h and rpc/client.h.
+ * tls+tcp:// URLs. Included by rpc/server.h and rpc/client.h.
  */
 #ifndef RPC_RPC_H
 #define RPC_RPC_H
@@ -37,14 +36,5 @@ typedef struct rpc_tls_opts {
 	bool        require_client_cert; /* server: mutual TLS */
 } rpc_tls_opts;
 
-/*
- * rpc_fini releases nng's global resources (its threads and caches) by
- * calling nng_fini. Call it once, at process exit, from the main thread,
- * after every rpc_server and rpc_client (and any other nng socket) has been
- * freed, and with no other thread still inside nng: nng_fini is not
- * thread-safe, and no nng call may follow it. Optional: it makes leak
- * checkers quiet; the process exits either way.
- */
-void rpc_fini(void);
 
 #endif /* RPC_RPC_H */
