@@ -253,6 +253,19 @@ dtp_config_parse(dtp_config *cfg, int argc, char **argv)
 		    "must be above --exec-kill-grace-ms, so that a stopped "
 		    "command can be killed first");
 	}
+	if (cfg->exec != NULL && strchr(cfg->exec, '=') != NULL
+	    && cfg->exec_kill_grace_ms >= cfg->lease_ms / 3) {
+		char v[32];
+		snprintf(v, sizeof(v), "%lld", cfg->exec_kill_grace_ms);
+		/*
+		 * The watchdog stops an attempt a third of a lease before the
+		 * lease can be taken back; a command that ignores SIGTERM must
+		 * be dead (SIGKILL) by then, or two copies would overlap.
+		 */
+		return usage("exec-kill-grace-ms", "DTP_EXEC_KILL_GRACE_MS", v,
+		    "must be below a third of --lease-ms, so that a stopped "
+		    "command is gone before its lease can be taken back");
+	}
 	if (!tp_log_parse_level(&level, cfg->log_level)) {
 		return usage("log-level", "TP_LOG_LEVEL", cfg->log_level,
 		    "expected error, warn, info or debug");

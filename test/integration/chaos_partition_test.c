@@ -317,7 +317,10 @@ partition(const char *mode, bool stubborn)
 		write_marker_program(stubborn);
 		args[8]  = "--exec";
 		args[9]  = mark_spec;
-		args[10] = NULL;
+		/* Below a third of the lease, as dtp requires with --exec. */
+		args[10] = "--exec-kill-grace-ms";
+		args[11] = "400";
+		args[12] = NULL;
 	}
 	snprintf(scenario, sizeof(scenario), "partition_%s%s", mode,
 	    stubborn ? "_stubborn" : "");
@@ -533,26 +536,15 @@ test_chaos_partition_stall(void **state)
 }
 
 /*
- * A program that ignores SIGTERM lives on for --exec-kill-grace-ms (2000
- * by default) after its stop, longer than the third of a short lease the
- * lease guard leaves: it runs beside attempt 2. Known bug,
- * docs/RELIABILITY.md: runs only with TP_CHAOS_KNOWN_BUGS=1 until dtp
- * refuses a kill grace that does not fit in its lease (or stops earlier).
+ * A program that ignores SIGTERM lives on for --exec-kill-grace-ms after
+ * its stop. dtp refuses a kill grace of a third of the lease or more (the
+ * margin its lease guard leaves), so the SIGKILL lands before another node
+ * can take the task: attempt 1's program never runs beside attempt 2's.
  */
 static void
 test_chaos_partition_stubborn_program(void **state)
 {
-	const char *run = getenv("TP_CHAOS_KNOWN_BUGS");
-
 	(void) state;
-	if (run == NULL || strcmp(run, "1") != 0) {
-		print_message(
-		    "skipped: known bug, an exec program that ignores "
-		    "SIGTERM outlives the lease guard by the kill "
-		    "grace (docs/RELIABILITY.md); "
-		    "TP_CHAOS_KNOWN_BUGS=1 runs it\n");
-		skip();
-	}
 	partition("cut", true);
 }
 
