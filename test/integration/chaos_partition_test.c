@@ -310,8 +310,8 @@ partition(const char *mode, bool stubborn)
 	bool         ok;
 
 	if (stubborn && !use_exec) {
-		print_message("skipped: this dtp has no --exec\n");
-		skip();
+		fail_msg("dtp has no --exec flag: the stubborn-program case "
+		         "needs it");
 	}
 	if (use_exec) {
 		write_marker_program(stubborn);
