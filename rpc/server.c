@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "proto/wire.h"
 #include "rpc_int.h"
 
 #define RPC_DEFAULT_MAX_MSG_BYTES ((size_t) 1 << 20)
@@ -115,6 +116,7 @@ handle(rpc_worker *w, nng_msg *msg, pb_size_t *call_out)
 	rpc_handler_cb        h;
 	tp_err                err;
 	tp_status             code;
+	uint32_t              nul_tag;
 
 	*call_out = 0;
 	tp_err_clear(&err);
@@ -124,6 +126,13 @@ handle(rpc_worker *w, nng_msg *msg, pb_size_t *call_out)
 		memset(w->req, 0, env->req_size);
 		code = tp_err_set(&err, TP_INVALID_ARGUMENT,
 		    "could not decode request: %s", PB_GET_ERROR(&is));
+		goto out;
+	}
+	if (proto_wire_find_nul(env->req_fields, w->req, nng_msg_body(msg),
+	        nng_msg_len(msg), &nul_tag)) {
+		code = tp_err_set(&err, TP_INVALID_ARGUMENT,
+		    "a string in the request (field %u) holds a NUL byte",
+		    (unsigned) nul_tag);
 		goto out;
 	}
 	call      = env->req_call(w->req);

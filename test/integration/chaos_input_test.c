@@ -545,16 +545,14 @@ test_chaos_input_rpc_strings_and_numbers(void **state)
  * so the only right answer is INVALID_ARGUMENT; nanopb ends its decoded C
  * string at the NUL, so unless the RPC layer checks, the service sees a
  * shorter string and stores a prefix of what the client sent (a payload
- * "ab\0cd" becomes "ab"; a type "demo\0evil" runs as demo). Known bug,
- * docs/RELIABILITY.md: this test runs only with TP_CHAOS_KNOWN_BUGS=1
- * until the fix lands, and then by default (drop the skip).
+ * "ab\0cd" would become "ab"; a type "demo\0evil" would run as demo).
+ * The RPC server scans the request's strings on the wire and refuses.
  */
 static void
 test_chaos_input_nul_in_strings(void **state)
 {
 	nng_socket  d        = raw_open(node.url);
 	nng_socket  p        = raw_open(pilot_url);
-	const char *run      = getenv("TP_CHAOS_KNOWN_BUGS");
 	int         accepted = 0;
 	struct {
 		const char *name;
@@ -588,18 +586,6 @@ test_chaos_input_nul_in_strings(void **state)
 	pbw_str(&in, 2, "demo");
 	pbw_len(&in, 3, "ab\0cd", 5);
 	cases[4].msg = pbw_wrap(2, &in);
-	if (run == NULL || strcmp(run, "1") != 0) {
-		for (int i = 0; i < 5; i++) {
-			free(cases[i].msg.b);
-		}
-		nng_close(d);
-		nng_close(p);
-		print_message("skipped: known bug, a NUL byte inside a string "
-		              "is cut off instead of refused "
-		              "(docs/RELIABILITY.md); TP_CHAOS_KNOWN_BUGS=1 "
-		              "runs it\n");
-		skip();
-	}
 	for (int i = 0; i < 5; i++) {
 		char    msg[1200];
 		int64_t before = count_rows();

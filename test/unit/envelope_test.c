@@ -16,6 +16,7 @@
 #include <pb_encode.h>
 
 #include "proto/envelope.h"
+#include "proto/wire.h"
 
 #define BUF_BYTES 65536
 
@@ -383,6 +384,54 @@ test_envelope_garbage_does_not_decode(void **state)
 	}
 }
 
+/*
+ * A NUL inside a string, found on the wire through the nested CreateTask
+ * message, with the innermost field's tag; clean strings pass.
+ */
+static void
+test_envelope_nul_in_string_is_found(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t      n;
+		uint32_t    tag; /* 0: clean */
+	} cases[] = {
+		{ "ab\0cd", 5, 2 },
+		{ "\0", 1, 2 },
+		{ "abcd\0", 5, 2 },
+		{ "abcd", 4, 0 },
+		{ "", 0, 0 },
+	};
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t        inner[64];
+		uint8_t        outer[128];
+		size_t         n, m;
+		pb_ostream_t   os;
+		dtp_v1_Request got;
+		uint32_t       tag = 99;
+
+		/* Request{create_task: {type: "demo", payload: s}} */
+		os = pb_ostream_from_buffer(inner, sizeof(inner));
+		assert_true(pb_encode_tag(&os, PB_WT_STRING, 1));
+		assert_true(pb_encode_string(&os, (const pb_byte_t *) "demo", 4));
+		assert_true(pb_encode_tag(&os, PB_WT_STRING, 2));
+		assert_true(pb_encode_string(
+		    &os, (const pb_byte_t *) cases[i].s, cases[i].n));
+		n = os.bytes_written;
+		m = wrap(outer, sizeof(outer), dtp_v1_Request_create_task_tag,
+		    inner, n);
+		memset(&got, 0, sizeof(got));
+		assert_true(decode(dtp_v1_Request_fields, &got, outer, m));
+		assert_int_equal(proto_wire_find_nul(dtp_v1_Request_fields,
+		                     &got, outer, m, &tag),
+		    cases[i].tag != 0);
+		assert_int_equal(tag, cases[i].tag);
+		pb_release(dtp_v1_Request_fields, &got);
+	}
+}
+
 static void
 test_envelope_accessors(void **state)
 {
@@ -444,6 +493,7 @@ main(void)
 		cmocka_unit_test(
 		    test_envelope_status_message_bound_is_enforced),
 		cmocka_unit_test(test_envelope_garbage_does_not_decode),
+		cmocka_unit_test(test_envelope_nul_in_string_is_found),
 		cmocka_unit_test(test_envelope_accessors),
 	};
 
