@@ -3,9 +3,13 @@
  * cache and its LISTEN channels, the one SQLSTATE -> tp_status table, and
  * transactions with serialization retries.
  *
- * A lost connection is noticed by the statement that hits it (PQstatus is
- * CONNECTION_BAD afterwards); that statement returns TP_UNAVAILABLE and
- * marks the connection lost, and the next call reconnects with PQreset.
+ * A connection the server closed while it sat idle (a restart,
+ * pg_terminate_backend, idle_session_timeout) is noticed before the next
+ * statement is sent, and replaced then: nothing was sent, so nothing is
+ * lost. Otherwise a lost connection is noticed by the statement that hits
+ * it (PQstatus is CONNECTION_BAD afterwards); that statement returns
+ * TP_UNAVAILABLE and marks the connection lost, and the next call
+ * reconnects with PQreset.
  * Prepared statements live in the server session, so a reconnect empties
  * the cache and issues the LISTENs again. We never resend the statement that
  * failed: it may have committed before the connection dropped.
@@ -13,6 +17,7 @@
 #include "db/conn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +54,7 @@ struct db_conn {
 	PGconn  *pg;
 	bool     lost; /* the next call reconnects */
 	bool     hold; /* never reconnect (in db_tx, or holding locks) */
+	bool     goodbye; /* a FATAL arrived while idle: the session ends */
 	stmt    *stmts;
 	size_t   n_stmts;
 	size_t   cap_stmts;
@@ -190,16 +196,21 @@ clear_stmts(db_conn *c)
 
 /*
  * notice_cb replaces libpq's default, which prints NOTICEs ("relation
- * already exists, skipping") to stderr outside our log format.
+ * already exists, skipping") to stderr outside our log format. libpq also
+ * hands it an error that arrives while no statement is outstanding: a
+ * FATAL then is the server's goodbye (57P01 and the like).
  */
 static void
 notice_cb(void *arg, const PGresult *res)
 {
+	db_conn    *c = arg;
 	const char *sev
 	    = field_or(res, PG_DIAG_SEVERITY_NONLOCALIZED, "NOTICE");
 	char msg[512];
 
-	(void) arg;
+	if (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0) {
+		c->goodbye = true;
+	}
 	one_line(msg, sizeof(msg), field_or(res, PG_DIAG_MESSAGE_PRIMARY, ""));
 	if (strcmp(sev, "WARNING") == 0) {
 		tp_log_warn("db", "server warning sqlstate=%s error=\"%s\"",
@@ -242,8 +253,8 @@ db_conn_open(db_conn **out, const char *conninfo, tp_err *err)
 		return tp_err_set(err, TP_UNAVAILABLE,
 		    "could not connect to the database \"%s\": %s", dsn, msg);
 	}
-	PQsetNoticeReceiver(pg, notice_cb, NULL);
-	c     = tp_xcalloc(1, sizeof(*c));
+	c = tp_xcalloc(1, sizeof(*c));
+	PQsetNoticeReceiver(pg, notice_cb, c);
 	c->pg = pg;
 	*out  = c;
 	return TP_OK;
@@ -282,13 +293,51 @@ exec_listen(db_conn *c, const char *channel, tp_err *err)
 	return rc;
 }
 
+/*
+ * died_while_idle reports whether the server closed c while no statement
+ * was outstanding: its last words (an error such as 57P01) and the end of
+ * the stream are then waiting on the socket. One poll when nothing is
+ * there; what is there (notifications too) is read into libpq's buffer,
+ * where PQnotifies finds it later.
+ */
+static bool
+died_while_idle(db_conn *c)
+{
+	struct pollfd p = { .fd = PQsocket(c->pg), .events = POLLIN };
+
+	if (c->goodbye) {
+		return true;
+	}
+	if (p.fd < 0 || PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		return false;
+	}
+	/* A goodbye is one read, its end-of-file the next. */
+	for (int i = 0; i < 4 && poll(&p, 1, 0) == 1; i++) {
+		if (!PQconsumeInput(c->pg)) {
+			return true;
+		}
+		/* Parses what was read: an error goes to notice_cb,
+		 * notifications wait for PQnotifies. */
+		(void) PQisBusy(c->pg);
+		if (c->goodbye) {
+			return true;
+		}
+	}
+	return PQstatus(c->pg) != CONNECTION_OK;
+}
+
 tp_status
 db_conn_ensure(db_conn *c, tp_err *err)
 {
 	tp_status rc;
 
-	if (!c->lost && PQstatus(c->pg) == CONNECTION_OK) {
+	if (!c->lost && PQstatus(c->pg) == CONNECTION_OK
+	    && (c->hold || !died_while_idle(c))) {
 		return TP_OK;
+	}
+	if (!c->lost && !c->hold) {
+		tp_log_info("db", "connection closed by the server while idle, "
+		                  "reconnecting");
 	}
 	c->lost = true;
 	if (c->hold) {
@@ -304,7 +353,8 @@ db_conn_ensure(db_conn *c, tp_err *err)
 		return tp_err_set(err, TP_UNAVAILABLE,
 		    "could not reconnect to the database: %s", msg);
 	}
-	c->lost = false;
+	c->lost    = false;
+	c->goodbye = false;
 	clear_stmts(c);
 	for (size_t i = 0; i < c->n_channels; i++) {
 		if ((rc = exec_listen(c, c->channels[i], err)) != TP_OK) {

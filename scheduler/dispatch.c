@@ -285,6 +285,9 @@ dtp_dispatch_main(void *arg)
 			announce_at = now
 			    + (atomic_load(&p->unannounced) ? retry_ms
 			                                    : ANNOUNCE_MS);
+			/* The NOTIFY may have read notifications into
+			 * libpq's buffer, where poll cannot see them. */
+			continue;
 		}
 
 		pthread_mutex_lock(&p->mu);
