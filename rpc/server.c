@@ -1,9 +1,11 @@
 /*
  * server.c: the RPC server: a rep0 socket, N worker threads, each a plain
- * blocking loop over its own nng_ctx and aio (see rpc/README.md).
+ * blocking loop over its own nng_ctx, receive aio and send aio (see
+ * rpc/README.md).
  *
  * Threads: rpc_server_start and rpc_server_free run on the main thread; the
- * workers touch only their own rpc_worker and the atomics of rpc_server.
+ * workers (and send_done_cb, on an nng thread) touch only their own
+ * rpc_worker and the atomics of rpc_server.
  * There is no lock: in_flight and stopping are atomics, everything else is
  * written before the workers start and read-only while they run.
  */
@@ -40,7 +42,8 @@ typedef struct rpc_worker {
 	int         index;
 	nng_ctx     ctx;
 	bool        ctx_open;
-	nng_aio    *aio;
+	nng_aio    *aio;      /* receive, waited for */
+	nng_aio    *send_aio; /* the last reply, not waited for (send_done_cb) */
 	pthread_t   thread;
 	bool        thread_started;
 	bool        thread_inited; /* thread_init_cb succeeded */
@@ -234,7 +237,6 @@ serve_one(rpc_worker *w, nng_msg *msg, int64_t t0_us)
 	nng_msg              *reply = NULL;
 	pb_size_t             call  = 0;
 	tp_status             code;
-	int                   rv;
 
 	memset(w->req, 0, env->req_size);
 	memset(w->rep, 0, env->rep_size);
@@ -244,15 +246,16 @@ serve_one(rpc_worker *w, nng_msg *msg, int64_t t0_us)
 	pb_release(env->req_fields, w->req);
 	pb_release(env->rep_fields, w->rep);
 
-	nng_aio_set_msg(w->aio, reply);
-	nng_ctx_send(w->ctx, w->aio);
-	nng_aio_wait(w->aio);
-	if ((rv = nng_aio_result(w->aio)) != 0) {
-		/* On failure the message is still ours. */
-		nng_msg_free(reply);
-		tp_log_debug(RPC_COMPONENT, "could not send reply: %s",
-		    nng_strerror(rv));
-	}
+	/*
+	 * The reply goes out while the worker goes back to receive: waiting
+	 * for the send would cost a thread hand-off per call. rep0 takes the
+	 * reply's routing at send time, so the next receive on this context
+	 * cannot misdirect it; but a context holds one send at a time, so
+	 * the previous one must have finished (it almost always has).
+	 */
+	nng_aio_wait(w->send_aio);
+	nng_aio_set_msg(w->send_aio, reply);
+	nng_ctx_send(w->ctx, w->send_aio);
 	if (tp_log_enabled(TP_LOG_DEBUG)) {
 		const char *name = call != 0 ? env->call_name(call) : NULL;
 		tp_log_debug(RPC_COMPONENT,
@@ -264,6 +267,23 @@ serve_one(rpc_worker *w, nng_msg *msg, int64_t t0_us)
 		s->opts.observe_cb(s->opts.observe_arg, call, code,
 		    tp_clock_mono_us() - t0_us);
 	}
+}
+
+/* send_done_cb ends a reply's send, on an nng thread. */
+static void
+send_done_cb(void *arg)
+{
+	rpc_worker *w = arg;
+	int         rv;
+
+	if ((rv = nng_aio_result(w->send_aio)) != 0) {
+		/* On failure the message is still ours. */
+		nng_msg_free(nng_aio_get_msg(w->send_aio));
+		nng_aio_set_msg(w->send_aio, NULL);
+		tp_log_debug(RPC_COMPONENT, "could not send reply: %s",
+		    nng_strerror(rv));
+	}
+	atomic_fetch_sub(&w->s->in_flight, 1);
 }
 
 static void *
@@ -285,9 +305,9 @@ worker_main(void *arg)
 			    nng_strerror(rv));
 			continue;
 		}
+		/* Until the reply is sent: send_done_cb counts it out. */
 		atomic_fetch_add(&s->in_flight, 1);
 		serve_one(w, nng_aio_get_msg(w->aio), tp_clock_mono_us());
-		atomic_fetch_sub(&s->in_flight, 1);
 	}
 	return NULL;
 }
@@ -426,6 +446,7 @@ rpc_server_start(rpc_server **out, const rpc_server_opts *opts, tp_err *err)
 		w->req   = tp_xcalloc(1, opts->env->req_size);
 		w->rep   = tp_xcalloc(1, opts->env->rep_size);
 		if ((rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0
+		    || (rv = nng_aio_alloc(&w->send_aio, send_done_cb, w)) != 0
 		    || (rv = nng_ctx_open(&w->ctx, s->sock)) != 0) {
 			rc = tp_err_set(err, TP_INTERNAL,
 			    "could not open server context: %s",
@@ -569,6 +590,8 @@ rpc_server_free(rpc_server *s)
 			s->opts.thread_fini_cb(s->opts.arg, w->thread_ctx);
 		}
 		nng_aio_free(w->aio);
+		/* Waits for the last reply's send (and its callback). */
+		nng_aio_free(w->send_aio);
 		free(w->req);
 		free(w->rep);
 	}
