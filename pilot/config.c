@@ -199,42 +199,6 @@ nonempty(const char *s)
 	return is_set(s) ? s : NULL;
 }
 
-/*
- * check_tls says what a TLS flag set lacks, before any file is read: a
- * certificate without its key, or a flag whose use needs another one.
- */
-static tp_status
-check_tls(const pilot_config *cfg, tp_err *err)
-{
-	if (is_set(cfg->tls_cert) != is_set(cfg->tls_key)) {
-		return tp_err_set(err, TP_INVALID_ARGUMENT,
-		    "--tls-cert (PILOT_TLS_CERT) and --tls-key (PILOT_TLS_KEY) "
-		    "go together: set both or neither");
-	}
-	if (is_set(cfg->tls_client_ca) && !is_set(cfg->tls_cert)) {
-		return tp_err_set(err, TP_INVALID_ARGUMENT,
-		    "--tls-client-ca (PILOT_TLS_CLIENT_CA) needs --tls-cert "
-		    "(PILOT_TLS_CERT) and --tls-key (PILOT_TLS_KEY): a TLS "
-		    "server needs a certificate of its own");
-	}
-	if (is_set(cfg->dtp_tls_cert) != is_set(cfg->dtp_tls_key)) {
-		return tp_err_set(err, TP_INVALID_ARGUMENT,
-		    "--dtp-tls-cert (PILOT_DTP_TLS_CERT) and --dtp-tls-key "
-		    "(PILOT_DTP_TLS_KEY) go together: set both or neither");
-	}
-	if ((is_set(cfg->dtp_tls_cert) || is_set(cfg->dtp_tls_server_name))
-	    && !is_set(cfg->dtp_tls_ca)) {
-		return tp_err_set(err, TP_INVALID_ARGUMENT,
-		    "--%s (%s) needs --dtp-tls-ca (PILOT_DTP_TLS_CA): a TLS "
-		    "client verifies the server against it",
-		    is_set(cfg->dtp_tls_cert) ? "dtp-tls-cert"
-		                              : "dtp-tls-server-name",
-		    is_set(cfg->dtp_tls_cert) ? "PILOT_DTP_TLS_CERT"
-		                              : "PILOT_DTP_TLS_SERVER_NAME");
-	}
-	return TP_OK;
-}
-
 const rpc_tls_opts *
 pilot_config_server_tls(rpc_tls_opts *out, const pilot_config *cfg)
 {
@@ -254,7 +218,7 @@ const rpc_tls_opts *
 pilot_config_dtp_tls(rpc_tls_opts *out, const pilot_config *cfg)
 {
 	if (!is_set(cfg->dtp_tls_ca) && !is_set(cfg->dtp_tls_cert)
-	    && !is_set(cfg->dtp_tls_key)) {
+	    && !is_set(cfg->dtp_tls_key) && !is_set(cfg->dtp_tls_server_name)) {
 		return NULL;
 	}
 	memset(out, 0, sizeof(*out));
@@ -263,6 +227,36 @@ pilot_config_dtp_tls(rpc_tls_opts *out, const pilot_config *cfg)
 	out->key_file    = nonempty(cfg->dtp_tls_key);
 	out->server_name = nonempty(cfg->dtp_tls_server_name);
 	return out;
+}
+
+/*
+ * check_tls says what the two TLS flag sets lack, before any file is read
+ * (rpc_tls_check).
+ */
+static tp_status
+check_tls(const pilot_config *cfg, tp_err *err)
+{
+	static const rpc_tls_flags server = {
+		.cert = { "tls-cert", "PILOT_TLS_CERT" },
+		.key  = { "tls-key", "PILOT_TLS_KEY" },
+		.ca   = { "tls-client-ca", "PILOT_TLS_CLIENT_CA" },
+	};
+	static const rpc_tls_flags client = {
+		.cert        = { "dtp-tls-cert", "PILOT_DTP_TLS_CERT" },
+		.key         = { "dtp-tls-key", "PILOT_DTP_TLS_KEY" },
+		.ca          = { "dtp-tls-ca", "PILOT_DTP_TLS_CA" },
+		.server_name = { "dtp-tls-server-name",
+		            "PILOT_DTP_TLS_SERVER_NAME" },
+	};
+	rpc_tls_opts o;
+	tp_status    rc;
+
+	if ((rc = rpc_tls_check(
+	         pilot_config_server_tls(&o, cfg), true, &server, err))
+	    != TP_OK) {
+		return rc;
+	}
+	return rpc_tls_check(pilot_config_dtp_tls(&o, cfg), false, &client, err);
 }
 
 tp_status

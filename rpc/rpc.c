@@ -37,6 +37,49 @@ rpc_url_is_tls(const char *url)
 	return (n == 3 || n == 4) && strncasecmp(url, "wss", 3) == 0;
 }
 
+tp_status
+rpc_tls_check(const rpc_tls_opts *o, bool is_server,
+    const rpc_tls_flags *names, tp_err *err)
+{
+	const rpc_tls_flag *n = NULL;
+
+	if (o == NULL) {
+		return TP_OK;
+	}
+	if ((o->cert_file != NULL) != (o->key_file != NULL)) {
+		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "--%s (%s) and --%s (%s) go together: set both or "
+		    "neither",
+		    names->cert.flag, names->cert.env, names->key.flag,
+		    names->key.env);
+	}
+	if (is_server) {
+		if (o->ca_file != NULL && o->cert_file == NULL) {
+			return tp_err_set(err, TP_INVALID_ARGUMENT,
+			    "--%s (%s) needs --%s (%s) and --%s (%s): a TLS "
+			    "server needs a certificate of its own",
+			    names->ca.flag, names->ca.env, names->cert.flag,
+			    names->cert.env, names->key.flag, names->key.env);
+		}
+		return TP_OK;
+	}
+	if (o->ca_file != NULL) {
+		return TP_OK;
+	}
+	if (o->cert_file != NULL) {
+		n = &names->cert;
+	} else if (o->server_name != NULL && names->server_name.flag != NULL) {
+		n = &names->server_name;
+	}
+	if (n != NULL) {
+		return tp_err_set(err, TP_INVALID_ARGUMENT,
+		    "--%s (%s) needs --%s (%s): a TLS client verifies the "
+		    "server against it",
+		    n->flag, n->env, names->ca.flag, names->ca.env);
+	}
+	return TP_OK;
+}
+
 /*
  * read_pem reads the whole file at path into a new NUL-terminated string
  * (*out, caller frees; explicit_bzero first for a key). what names the file

@@ -146,17 +146,17 @@ nonempty(const char *s)
 static int
 check_tls(const dtp_config *cfg)
 {
-	if (is_set(cfg->tls_cert) != is_set(cfg->tls_key)) {
-		fprintf(stderr,
-		    "dtp: --tls-cert (DTP_TLS_CERT) and --tls-key "
-		    "(DTP_TLS_KEY) go together: set both or neither\n");
-		return 2;
-	}
-	if (is_set(cfg->tls_client_ca) && !is_set(cfg->tls_cert)) {
-		fprintf(stderr,
-		    "dtp: --tls-client-ca (DTP_TLS_CLIENT_CA) needs --tls-cert "
-		    "(DTP_TLS_CERT) and --tls-key (DTP_TLS_KEY): a TLS server "
-		    "needs a certificate of its own\n");
+	static const rpc_tls_flags names = {
+		.cert = { "tls-cert", "DTP_TLS_CERT" },
+		.key  = { "tls-key", "DTP_TLS_KEY" },
+		.ca   = { "tls-client-ca", "DTP_TLS_CLIENT_CA" },
+	};
+	rpc_tls_opts o;
+	tp_err       err;
+
+	if (rpc_tls_check(dtp_config_server_tls(&o, cfg), true, &names, &err)
+	    != TP_OK) {
+		fprintf(stderr, "dtp: %s\n", err.msg);
 		return 2;
 	}
 	return -1;

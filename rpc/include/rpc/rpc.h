@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+#include "common/status.h"
+
 /*
  * rpc_tls_opts: TLS for tls+tcp:// (and wss://) URLs, read from PEM files
  * when the server starts or the client opens; the files are not read again
@@ -35,6 +37,34 @@ typedef struct rpc_tls_opts {
 	const char *server_name; /* client: name to check; NULL: URL host */
 	bool        require_client_cert; /* server: mutual TLS */
 } rpc_tls_opts;
+
+/*
+ * rpc_tls_flags names the flags (and their environment variables) a program
+ * fills rpc_tls_opts from, for the messages of rpc_tls_check: for a server
+ * ca is its client CA flag. A NULL flag: the program has no such flag.
+ */
+typedef struct rpc_tls_flag {
+	const char *flag; /* "tls-cert" */
+	const char *env;  /* "DTP_TLS_CERT" */
+} rpc_tls_flag;
+
+typedef struct rpc_tls_flags {
+	rpc_tls_flag cert;
+	rpc_tls_flag key;
+	rpc_tls_flag ca;
+	rpc_tls_flag server_name;
+} rpc_tls_flags;
+
+/*
+ * rpc_tls_check says what a set of TLS settings lacks before any file is
+ * read (the files are checked when the server starts or the client opens):
+ * a certificate without its key or a key without its certificate; for a
+ * server, a client CA without a certificate of its own; for a client, a
+ * certificate or a server name without the CA to verify the server.
+ * INVALID_ARGUMENT naming the flags, or TP_OK. o NULL: no TLS, TP_OK.
+ */
+TP_MUST_CHECK tp_status rpc_tls_check(const rpc_tls_opts *o, bool is_server,
+    const rpc_tls_flags *names, tp_err *err);
 
 
 #endif /* RPC_RPC_H */
