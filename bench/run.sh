@@ -107,9 +107,9 @@ if [[ $build_type != Release ]]; then
 	die "$bin is a $build_type build: benchmarks run a Release build"
 fi
 if [[ ${BENCH_BUILD:-1} == 1 ]]; then
-	say "building dtp taskpilot tpgateway tpload in $bin"
+	say "building dtp taskpilot tpgateway tpload nng_floor in $bin"
 	cmake --build "$bin" -j"$(nproc)" --target dtp taskpilot tpgateway \
-		tpload >"$bin/bench-build.log" 2>&1 || {
+		tpload nng_floor >"$bin/bench-build.log" 2>&1 || {
 		tail -n 30 "$bin/bench-build.log" >&2
 		die "build failed (log: $bin/bench-build.log)"
 	}
@@ -117,25 +117,10 @@ else
 	say "not building (BENCH_BUILD=0): running the binaries in $bin as they are"
 	: >"$bin/bench-build.log"
 fi
-for b in dtp taskpilot tpgateway tpload; do
+for b in dtp taskpilot tpgateway tpload nng_floor; do
 	[[ -x $bin/$b ]] || die "$bin/$b is missing"
 done
-# nng_floor: from the top level once it adds bench/, else on its own.
-if [[ ${BENCH_BUILD:-1} != 1 && -x $bin/nng_floor ]]; then
-	nng_floor=$bin/nng_floor
-elif [[ ${BENCH_BUILD:-1} != 1 && -x $bin/bench-floor/nng_floor ]]; then
-	nng_floor=$bin/bench-floor/nng_floor
-elif cmake --build "$bin" --target nng_floor >>"$bin/bench-build.log" 2>&1 &&
-	[[ -x $bin/nng_floor ]]; then
-	nng_floor=$bin/nng_floor
-else
-	if ! cmake -S "$root/bench" -B "$bin/bench-floor" \
-		-DCMAKE_BUILD_TYPE=Release >>"$bin/bench-build.log" 2>&1 ||
-		! cmake --build "$bin/bench-floor" >>"$bin/bench-build.log" 2>&1; then
-		die "could not build nng_floor (log: $bin/bench-build.log)"
-	fi
-	nng_floor=$bin/bench-floor/nng_floor
-fi
+nng_floor=$bin/nng_floor
 
 # --- state -----------------------------------------------------------------
 # The work folder is wiped at each run: only one this script made.
