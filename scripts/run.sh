@@ -124,7 +124,8 @@ else
 	"$root/scripts/deps.sh"
 	bin=$root/build-run
 	cmake -S "$root" -B "$bin" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build "$bin" -j"$(nproc)" --target dtp taskpilot tpgateway tpctl
+	cmake --build "$bin" -j"$(nproc)" --target dtp taskpilot tpgateway tpctl \
+		tpload
 fi
 for b in dtp taskpilot tpgateway; do
 	if [[ ! -x $bin/$b ]]; then
