@@ -36,6 +36,7 @@ struct dtp_metrics {
 	_Atomic uint64_t cancels;
 	_Atomic uint64_t abandoned;
 	_Atomic uint64_t finished[DTP_STATE_MAX + 1];
+	_Atomic uint64_t finish_batches;
 	hist             cancel_to_stop;
 	_Atomic uint64_t rpc[N_CALLS][N_CODES];
 	hist             rpc_time[N_CALLS];
@@ -127,6 +128,14 @@ dtp_metrics_finished(dtp_metrics *m, dtp_state state, int n)
 {
 	if (m != NULL && n > 0 && dtp_state_is_final(state)) {
 		add(&m->finished[state], (uint64_t) n);
+	}
+}
+
+void
+dtp_metrics_finish_batch(dtp_metrics *m)
+{
+	if (m != NULL) {
+		add(&m->finish_batches, 1);
 	}
 }
 
@@ -335,6 +344,12 @@ render_counters(buf *b, const dtp_metrics *m)
 			    dtp_state_name(st), get(&m->finished[st]));
 		}
 	}
+	family(b, "dtp_finish_batches_total", "counter",
+	    "Statements (each one commit) this node wrote to record "
+	    "succeeded attempts, several at a time when they finish "
+	    "together (compare with the SUCCEEDED tasks finished).");
+	put(b, "dtp_finish_batches_total %" PRIu64 "\n",
+	    get(&m->finish_batches));
 	family(b, "dtp_cancel_to_stop_seconds", "histogram",
 	    "Time from a cancel reaching this node (its own CancelTask, "
 	    "NOTIFY from another node, or the lease renewal) to the handler "

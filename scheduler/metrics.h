@@ -42,6 +42,11 @@ void dtp_metrics_cancel(dtp_metrics *m);
 void dtp_metrics_abandoned(dtp_metrics *m);
 /* dtp_metrics_finished counts n tasks this node moved to a final state. */
 void dtp_metrics_finished(dtp_metrics *m, dtp_state state, int n);
+/*
+ * dtp_metrics_finish_batch counts one statement that recorded successes
+ * (one commit for one or more of them: the group commit of record.c).
+ */
+void dtp_metrics_finish_batch(dtp_metrics *m);
 /* dtp_metrics_cancel_to_stop records one cancel's latency. */
 void dtp_metrics_cancel_to_stop(dtp_metrics *m, int64_t us);
 

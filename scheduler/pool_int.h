@@ -18,6 +18,12 @@
 
 /* How often a failed completion write is tried before giving up. */
 #define RECORD_TRIES 3
+/*
+ * The most succeeded attempts one group commit writes, and the most result
+ * bytes (a batch takes at least one, whatever its size): see record.c.
+ */
+#define FINISH_BATCH_MAX   256
+#define FINISH_BATCH_BYTES (1024 * 1024)
 /* Slack on local timers, so the database's now() has passed run_at. */
 #define TIMER_SLACK_MS 2
 /*
@@ -116,6 +122,17 @@ struct dtp_pool {
 	int        cap_ends;
 
 	/*
+	 * The group commit of succeeded attempts (record.c): requests wait in
+	 * a list on their workers' stacks until a leader writes them. fin_mu
+	 * is a leaf: never held with mu or a job's mu, nor across libpq.
+	 */
+	pthread_mutex_t    fin_mu;
+	pthread_cond_t     fin_cv;      /* a batch was written; fin_mu */
+	struct finish_req *fin_head;    /* queued, not yet taken; fin_mu */
+	struct finish_req *fin_tail;    /* guarded by fin_mu */
+	bool               fin_writing; /* a leader writes a batch; fin_mu */
+
+	/*
 	 * A task was committed here that other nodes were not yet told of
 	 * (NOTIFY dtp_task). Set by RPC threads, cleared by the dispatcher.
 	 */
@@ -157,6 +174,8 @@ void dtp_pool_announce(dtp_pool *p);
 /*
  * dtp_pool_end_attempt writes how an attempt ended (end_kind) on c: see
  * worker.c. Used by workers and by the watchdog for abandoned handlers.
+ * END_SUCCEED goes through the pool's group commit (record.c): it may wait
+ * for another thread's batch, or write a batch for others on c.
  */
 typedef enum end_kind {
 	END_SUCCEED,

@@ -538,6 +538,119 @@ dtp_store_release(
 	    changed, c, sql_release, id, attempt, NULL, NULL, 2, err);
 }
 
+/* sql_succeed for many attempts: $1 ids, $2 attempts, $3 results, $4 node. */
+static const char *const sql_succeed_many
+    = "UPDATE dtp.task t SET status = 'SUCCEEDED', result = u.result,"
+      " finished_at = now(), finished_by = $4::text, locked_by = NULL,"
+      " lease_expires_at = NULL, updated_at = now()"
+      " FROM unnest($1::int8[], $2::int4[], $3::text[])"
+      " AS u(id, attempt, result)"
+      " WHERE t.id = u.id AND t.status = 'RUNNING'"
+      " AND t.attempts = u.attempt"
+      " RETURNING t.id, t.attempts";
+
+/*
+ * results_literal writes the results as a text[] literal. Every element is
+ * double-quoted with '"' and '\' escaped by a backslash: inside quotes that
+ * is all array_in unescapes, and everything else (commas, braces, spaces,
+ * the word NULL, any UTF-8) stands for itself. A NULL result is the bare
+ * word NULL, as dtp_store_succeed writes it. Caller frees.
+ */
+static char *
+results_literal(const dtp_succeeded *s, int n)
+{
+	size_t cap = 3; /* {, } and the NUL */
+	char  *buf;
+	char  *p;
+
+	for (int i = 0; i < n; i++) {
+		cap += 5; /* the quotes and a comma, or NULL and a comma */
+		for (const char *r = s[i].result; r != NULL && *r != '\0';
+		     r++) {
+			cap += *r == '"' || *r == '\\' ? 2 : 1;
+		}
+	}
+	buf  = tp_xmalloc(cap);
+	p    = buf;
+	*p++ = '{';
+	for (int i = 0; i < n; i++) {
+		if (i > 0) {
+			*p++ = ',';
+		}
+		if (s[i].result == NULL) {
+			memcpy(p, "NULL", 4);
+			p += 4;
+			continue;
+		}
+		*p++ = '"';
+		for (const char *r = s[i].result; *r != '\0'; r++) {
+			if (*r == '"' || *r == '\\') {
+				*p++ = '\\';
+			}
+			*p++ = *r;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p   = '\0';
+	return buf;
+}
+
+tp_status
+dtp_store_succeed_many(
+    db_conn *c, const char *node, dtp_succeeded *s, int n, tp_err *err)
+{
+	tp_status   rc       = TP_OK;
+	db_rows    *rows     = NULL;
+	size_t      cap      = (size_t) n * 24 + 3;
+	size_t      a        = 0;
+	size_t      b        = 0;
+	char       *ids      = tp_xmalloc(cap);
+	char       *attempts = tp_xmalloc(cap);
+	char       *results  = results_literal(s, n);
+	const char *params[4];
+
+	check_transition(
+	    DTP_STATE_RUNNING, DTP_STATE_SUCCEEDED, DTP_EVENT_SUCCEED);
+	ids[a++]      = '{';
+	attempts[b++] = '{';
+	for (int i = 0; i < n; i++) {
+		a += (size_t) snprintf(
+		    ids + a, cap - a, "%s%" PRId64, i > 0 ? "," : "", s[i].id);
+		b += (size_t) snprintf(attempts + b, cap - b, "%s%d",
+		    i > 0 ? "," : "", s[i].attempt);
+	}
+	snprintf(ids + a, cap - a, "}");
+	snprintf(attempts + b, cap - b, "}");
+	params[0] = ids;
+	params[1] = attempts;
+	params[2] = results;
+	params[3] = node;
+	if ((rc = db_exec(c, &rows, sql_succeed_many, 4, params, err))
+	    != TP_OK) {
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		s[i].changed = false;
+	}
+	/* Answers come in no particular order; batches are small. */
+	for (int r = 0; r < db_rows_count(rows); r++) {
+		int64_t id  = db_rows_int64(rows, r, 0);
+		int     att = (int) db_rows_int64(rows, r, 1);
+		for (int i = 0; i < n; i++) {
+			if (s[i].id == id && s[i].attempt == att) {
+				s[i].changed = true;
+			}
+		}
+	}
+out:
+	db_rows_free(rows);
+	free(ids);
+	free(attempts);
+	free(results);
+	return rc;
+}
+
 /* leases_params writes the ids and attempts as int8[] and int4[] literals. */
 static void
 leases_params(char **ids, char **attempts, const dtp_lease *l, int n)

@@ -149,6 +149,25 @@ TP_MUST_CHECK tp_status dtp_store_cancelled(bool *changed, db_conn *c,
 TP_MUST_CHECK tp_status dtp_store_release(
     bool *changed, db_conn *c, int64_t id, int attempt, tp_err *err);
 
+/* One succeeded attempt of a dtp_store_succeed_many batch. */
+typedef struct dtp_succeeded {
+	int64_t     id;
+	int         attempt;
+	const char *result;  /* borrowed; NULL: SQL NULL */
+	bool        changed; /* out: as dtp_store_succeed's *changed */
+} dtp_succeeded;
+
+/*
+ * dtp_store_succeed_many is dtp_store_succeed for n attempts (n >= 1) in one
+ * statement, hence one commit, with each row fenced as there; fills every
+ * s[i].changed on TP_OK. The statement is all or nothing: a result the
+ * database refuses (TP_INVALID_ARGUMENT, say) fails the whole batch and
+ * writes nothing, so each can then be written alone. Rerunning it after an
+ * unknown outcome is harmless (a row already written no longer matches).
+ */
+TP_MUST_CHECK tp_status dtp_store_succeed_many(
+    db_conn *c, const char *node, dtp_succeeded *s, int n, tp_err *err);
+
 /*
  * dtp_store_renew extends the lease of every listed attempt that node still
  * holds, in one statement, and fills each lease's renewed and

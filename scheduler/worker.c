@@ -84,8 +84,21 @@
  * still running after handler_grace_ms is handed back in one statement and
  * its thread abandoned.
  *
- * Lock order: pool->mu, then a job's mu (dtp_job_stop). No lock is held
- * across libpq, a handler, or a sleep.
+ * Record. Every end of an attempt is one fenced UPDATE on the worker's own
+ * connection (record.c), except a success: those share commits. A worker
+ * whose handler succeeded queues {id, attempt, result} and, when no batch
+ * is being written, leads: it takes what is queued (up to
+ * FINISH_BATCH_MAX), writes it in one UPDATE ... FROM unnest(...) on its
+ * own connection (one commit), tells each member whether its row changed,
+ * and returns; the others wait on fin_cv, and one of those still queued
+ * leads next. No extra thread, no timer: a batch is whatever finished
+ * while the previous one was being written. A batch the database refuses
+ * is written again one row at a time by its members, so a bad result
+ * fails only its own task.
+ *
+ * Lock order: pool->mu, then a job's mu (dtp_job_stop). fin_mu (the group
+ * commit) is a leaf, never held with another. No lock is held across
+ * libpq, a handler, or a sleep.
  */
 #include "worker.h"
 
@@ -499,6 +512,8 @@ dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
 	p->wake_fd       = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->work_cv, NULL);
+	pthread_mutex_init(&p->fin_mu, NULL);
+	pthread_cond_init(&p->fin_cv, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->idle_cv, &ca);
@@ -768,6 +783,8 @@ dtp_pool_free(dtp_pool *p)
 	pthread_cond_destroy(&p->watch_cv);
 	free(p->ends);
 	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->fin_cv);
+	pthread_mutex_destroy(&p->fin_mu);
 	free(p->queue);
 	free(p->slots);
 	free(p->workers);

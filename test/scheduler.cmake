@@ -43,3 +43,9 @@ foreach(t dtp_itest dtp_nodes_itest dtp_exec_itest dtp_workers_itest)
 		add_dependencies(${t} dtp dtp_my_worker dtp_test_worker)
 	endif()
 endforeach()
+# The group commit of successes: a burn-down with 16 workers.
+tp_add_integration_test(dtp_finish_batch TIMEOUT 180 SOURCES ${dtp_helpers}
+	LIBS tp_db tp_rpc tp_proto tp_shim)
+if(TARGET dtp_finish_batch_itest)
+	add_dependencies(dtp_finish_batch_itest dtp)
+endif()
