@@ -1,9 +1,11 @@
 /*
  * harness.c: the integration tests' shared helpers (see harness.h): a
  * private database per test binary, service binaries as child processes, a
- * blocking HTTP/1.1 client, and polling with a deadline.
+ * blocking HTTP/1.1 client, the TLS tests' certificates, and polling with a
+ * deadline.
  *
- * Failures inside a helper fail the running cmocka test (fail_msg). Child
+ * Failures inside a helper fail the running cmocka test (fail_msg), except
+ * in th_pki_make, which may run in main() before any test. Child
  * processes get their own process group (so a SIGKILL reaches what they
  * started) and PR_SET_PDEATHSIG, so a test killed by ctest's timeout leaves
  * no service running behind it.
@@ -381,6 +383,133 @@ void
 th_keep_tmpdir(void)
 {
 	keep_tmpdir = true;
+}
+
+void
+th_tmp_path(char *out, size_t size, const char *name)
+{
+	snprintf(out, size, "%s/%s", th_tmpdir(), name);
+}
+
+/*
+ * The extension sections th_pki_make names. Servers get both key usages
+ * because a service shows one certificate both when it serves and when it
+ * dials another (taskpilot to dtp).
+ */
+static const char pki_openssl_cnf[]
+    = "[req]\n"
+      "distinguished_name = dn\n"
+      "prompt = no\n"
+      "[dn]\n"
+      "CN = unused\n"
+      "[v3_ca]\n"
+      "basicConstraints = critical,CA:TRUE\n"
+      "keyUsage = critical,keyCertSign,cRLSign\n"
+      "subjectKeyIdentifier = hash\n"
+      "[v3_server]\n"
+      "basicConstraints = critical,CA:FALSE\n"
+      "keyUsage = critical,digitalSignature\n"
+      "extendedKeyUsage = serverAuth,clientAuth\n"
+      /* mbedTLS 2.28 matches names against DNS entries only. */
+      "subjectAltName = DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n"
+      "[v3_client]\n"
+      "basicConstraints = critical,CA:FALSE\n"
+      "keyUsage = critical,digitalSignature\n"
+      "extendedKeyUsage = clientAuth\n";
+
+/*
+ * pki_write runs openssl to write th_pki_make's files into dir. No
+ * th_fail here: main() calls it outside any test, where cmocka's fail_msg
+ * would abort the process, so it prints why and returns false.
+ */
+static bool
+pki_write(const char *dir)
+{
+	char  path[512];
+	char  cmd[4096];
+	FILE *f;
+
+	if (system("openssl version >/dev/null 2>&1") != 0) {
+		fprintf(stderr,
+		    "harness: the openssl command is not on PATH: it makes "
+		    "the test certificates (apt-get install openssl, or "
+		    "scripts/deps.sh)\n");
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/openssl.cnf", dir);
+	if ((f = fopen(path, "w")) == NULL) {
+		fprintf(stderr, "harness: could not write %s: %s\n", path,
+		    strerror(errno));
+		return false;
+	}
+	if (fputs(pki_openssl_cnf, f) == EOF || fclose(f) != 0) {
+		fprintf(stderr, "harness: could not write %s\n", path);
+		return false;
+	}
+	snprintf(cmd, sizeof(cmd),
+	    "set -e; cd '%s'; exec 2>openssl.log; "
+	    "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+	    "C='-config openssl.cnf'; "
+	    "openssl req $C -x509 $K -keyout ca.key -out ca.crt -days 2 "
+	    "  -subj '/CN=tp test CA' -extensions v3_ca; "
+	    "openssl req $C -x509 $K -keyout other-ca.key -out other-ca.crt "
+	    "  -days 2 -subj '/CN=tp other CA' -extensions v3_ca; "
+	    "openssl req $C $K -keyout server.key -out server.csr "
+	    "  -subj '/CN=127.0.0.1'; "
+	    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
+	    "  -set_serial 2 -days 2 -out server.crt "
+	    "  -extfile openssl.cnf -extensions v3_server; "
+	    "openssl req $C $K -keyout client.key -out client.csr "
+	    "  -subj '/CN=tp client'; "
+	    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key "
+	    "  -set_serial 3 -days 2 -out client.crt "
+	    "  -extfile openssl.cnf -extensions v3_client; "
+	    "openssl req $C $K -keyout stranger.key -out stranger.csr "
+	    "  -subj '/CN=tp stranger'; "
+	    "openssl x509 -req -in stranger.csr -CA other-ca.crt "
+	    "  -CAkey other-ca.key -set_serial 4 -days 2 -out stranger.crt "
+	    "  -extfile openssl.cnf -extensions v3_client; "
+	    /* Keys as the services' --help asks, whatever the umask. */
+	    "chmod 600 ca.key other-ca.key server.key client.key "
+	    "  stranger.key; "
+	    "printf 'this is not a certificate\\n' >garbage.pem",
+	    dir);
+	if (system(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "cat '%s/openssl.log' >&2", dir);
+		(void) !system(cmd); /* best effort: we fail anyway */
+		fprintf(stderr,
+		    "harness: openssl could not make the test certificates "
+		    "(log above)\n");
+		return false;
+	}
+	return true;
+}
+
+bool
+th_pki_make(th_pki *out)
+{
+	static bool made;
+
+	if (!made && !pki_write(th_tmpdir())) {
+		keep_tmpdir = true; /* openssl.log and what it made */
+		return false;
+	}
+	made = true;
+#define PKI_PATH(field, name) th_tmp_path(out->field, sizeof(out->field), name)
+	PKI_PATH(ca_crt, "ca.crt");
+	PKI_PATH(ca_key, "ca.key");
+	PKI_PATH(other_ca_crt, "other-ca.crt");
+	PKI_PATH(other_ca_key, "other-ca.key");
+	PKI_PATH(server_crt, "server.crt");
+	PKI_PATH(server_key, "server.key");
+	PKI_PATH(client_crt, "client.crt");
+	PKI_PATH(client_key, "client.key");
+	PKI_PATH(stranger_crt, "stranger.crt");
+	PKI_PATH(stranger_key, "stranger.key");
+	PKI_PATH(garbage_pem, "garbage.pem");
+	PKI_PATH(missing_pem, "no-such-file.pem");
+#undef PKI_PATH
+	return true;
 }
 
 const char *

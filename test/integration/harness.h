@@ -1,8 +1,9 @@
 /*
  * harness.h: what integration tests share: a private database per test
  * binary with the real migrations applied, the real service binaries as
- * child processes, a small HTTP/1.1 client, and polling with a deadline
- * (never fixed sleeps). Used from the test's main thread.
+ * child processes, a small HTTP/1.1 client, a throwaway PKI for the TLS
+ * tests, and polling with a deadline (never fixed sleeps). Used from the
+ * test's main thread.
  */
 #ifndef TEST_HARNESS_H
 #define TEST_HARNESS_H
@@ -51,6 +52,64 @@ const char *th_tmpdir(void);
  * failed and no log was dumped (th_proc_dump_log).
  */
 void th_keep_tmpdir(void);
+
+/*
+ * th_tmp_path writes "<th_tmpdir()>/<name>" into out (truncated to size):
+ * the path of a file in the per-process directory, existing or not.
+ */
+void th_tmp_path(char *out, size_t size, const char *name);
+
+/* The paths of th_pki_make's files, all in th_tmpdir(). */
+typedef struct th_pki {
+	char ca_crt[512]; /* the CA the tests trust */
+	char ca_key[512];
+	char other_ca_crt[512]; /* a second CA nobody trusts */
+	char other_ca_key[512];
+	char server_crt[512]; /* 127.0.0.1 and localhost, from ca */
+	char server_key[512];
+	char client_crt[512]; /* a client certificate from ca */
+	char client_key[512];
+	char stranger_crt[512]; /* a client certificate from other_ca */
+	char stranger_key[512];
+	char garbage_pem[512]; /* not PEM at all */
+	char missing_pem[512]; /* never written: a file that is missing */
+} th_pki;
+
+/*
+ * th_pki_make writes a throwaway PKI for the TLS tests into th_tmpdir(),
+ * running the openssl command (scripts/deps.sh installs it), and fills out
+ * with the files' paths. Every key is EC P-256, unencrypted, mode 0600;
+ * every certificate is valid for two days from now. The files:
+ *
+ *   ca.crt, ca.key              the CA the tests trust: CN "tp test CA",
+ *                               self-signed, CA:TRUE, keyCertSign+cRLSign
+ *   other-ca.crt, other-ca.key  a second CA nobody trusts: CN "tp other
+ *                               CA", same extensions
+ *   server.crt, server.key      from ca, serial 2, CN "127.0.0.1",
+ *                               subjectAltName DNS:localhost, DNS:127.0.0.1
+ *                               (mbedTLS 2.28 matches names against DNS
+ *                               entries only), IP:127.0.0.1; extended key
+ *                               usage serverAuth and clientAuth, so a
+ *                               service can also show it when it dials
+ *   client.crt, client.key      from ca, serial 3, CN "tp client",
+ *                               clientAuth only, no subjectAltName
+ *   stranger.crt, stranger.key  from other-ca, serial 4, CN "tp stranger",
+ *                               clientAuth: a client certificate that a
+ *                               server trusting ca.crt must refuse
+ *   garbage.pem                 one line of text, not PEM at all
+ *   no-such-file.pem            never written (missing_pem)
+ *
+ * plus openssl.cnf, openssl.log and the *.csr files on the way.
+ *
+ * Returns true and fills out when the files are there; a second call only
+ * fills out. Returns false, leaving out alone, having printed why to stderr
+ * and marked th_tmpdir() to be kept, when the openssl command is not on
+ * PATH ("the openssl command is not on PATH: it makes the test
+ * certificates") or fails (its log is printed). Unlike the other helpers
+ * it does not fail the running test, so main() may call it before any test
+ * runs. Blocks for the openssl runs (well under a second).
+ */
+bool th_pki_make(th_pki *out);
 
 /* th_bin returns the path of a built binary: "<TP_BIN_DIR>/<name>". Static. */
 const char *th_bin(const char *name);

@@ -1,9 +1,9 @@
 /*
  * rpc_tls_test.c: the RPC server and client over tls+tcp:// on real
  * sockets, with a throwaway CA and certificates made by the openssl
- * command at test time: round trips, server name checks, a client that
- * trusts another CA, plain clients on a TLS port, mutual TLS, and bad
- * TLS files at start. Needs no database.
+ * command at test time (th_pki_make): round trips, server name checks, a client
+ * that trusts another CA, plain clients on a TLS port, mutual TLS, and bad TLS
+ * files at start. Needs no database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,120 +35,11 @@
 
 static const proto_envelope *const ENV = &proto_dtp_envelope;
 
-/* The PEM files made by make_pki, in th_tmpdir(). */
-static char ca_crt[512];       /* the CA everyone trusts */
-static char other_ca_crt[512]; /* a CA nobody here trusts */
-static char server_crt[512];   /* 127.0.0.1 and localhost, from ca */
-static char server_key[512];
-static char client_crt[512]; /* a client certificate from ca */
-static char client_key[512];
-static char stranger_crt[512]; /* a client certificate from other_ca */
-static char stranger_key[512];
-static char garbage_pem[512]; /* not PEM at all */
-static char missing[512];     /* no such file */
+/* The certificates and keys, in th_tmpdir() (harness.h). */
+static th_pki pki;
 
 static atomic_int get_runs; /* GetTask handler runs */
 static atomic_int inits;    /* thread_init_cb runs */
-
-/* ---- making the certificates ---- */
-
-static void
-path_in_tmp(char *out, size_t size, const char *name)
-{
-	snprintf(out, size, "%s/%s", th_tmpdir(), name);
-}
-
-static const char openssl_cnf[]
-    = "[req]\n"
-      "distinguished_name = dn\n"
-      "prompt = no\n"
-      "[dn]\n"
-      "CN = unused\n"
-      "[v3_ca]\n"
-      "basicConstraints = critical,CA:TRUE\n"
-      "keyUsage = critical,keyCertSign,cRLSign\n"
-      "subjectKeyIdentifier = hash\n"
-      "[v3_server]\n"
-      "basicConstraints = critical,CA:FALSE\n"
-      "keyUsage = critical,digitalSignature\n"
-      "extendedKeyUsage = serverAuth\n"
-      /* mbedTLS 2.28 matches names against DNS entries only. */
-      "subjectAltName = DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n"
-      "[v3_client]\n"
-      "basicConstraints = critical,CA:FALSE\n"
-      "keyUsage = critical,digitalSignature\n"
-      "extendedKeyUsage = clientAuth\n";
-
-/*
- * make_pki writes a CA, a second CA, a server certificate and two client
- * certificates (EC P-256 keys, valid two days) into th_tmpdir() with the
- * openssl command. Returns false, having said why, when it cannot.
- */
-static bool
-make_pki(void)
-{
-	const char *dir = th_tmpdir();
-	char        path[512];
-	char        cmd[4096];
-	FILE       *f;
-
-	if (system("openssl version >/dev/null 2>&1") != 0) {
-		fprintf(stderr,
-		    "rpc_tls: the openssl command is not on PATH: it makes "
-		    "the test certificates (apt-get install openssl)\n");
-		return false;
-	}
-	path_in_tmp(path, sizeof(path), "openssl.cnf");
-	if ((f = fopen(path, "w")) == NULL || fputs(openssl_cnf, f) == EOF
-	    || fclose(f) != 0) {
-		fprintf(stderr, "rpc_tls: could not write %s\n", path);
-		return false;
-	}
-	snprintf(cmd, sizeof(cmd),
-	    "set -e; cd '%s'; exec 2>openssl.log; "
-	    "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-	    "C='-config openssl.cnf'; "
-	    "openssl req $C -x509 $K -keyout ca.key -out ca.crt -days 2 "
-	    "  -subj '/CN=tp test CA' -extensions v3_ca; "
-	    "openssl req $C -x509 $K -keyout other-ca.key -out other-ca.crt "
-	    "  -days 2 -subj '/CN=tp other CA' -extensions v3_ca; "
-	    "openssl req $C $K -keyout server.key -out server.csr "
-	    "  -subj '/CN=127.0.0.1'; "
-	    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
-	    "  -set_serial 2 -days 2 -out server.crt "
-	    "  -extfile openssl.cnf -extensions v3_server; "
-	    "openssl req $C $K -keyout client.key -out client.csr "
-	    "  -subj '/CN=tp client'; "
-	    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key "
-	    "  -set_serial 3 -days 2 -out client.crt "
-	    "  -extfile openssl.cnf -extensions v3_client; "
-	    "openssl req $C $K -keyout stranger.key -out stranger.csr "
-	    "  -subj '/CN=tp stranger'; "
-	    "openssl x509 -req -in stranger.csr -CA other-ca.crt "
-	    "  -CAkey other-ca.key -set_serial 4 -days 2 -out stranger.crt "
-	    "  -extfile openssl.cnf -extensions v3_client; "
-	    "printf 'this is not a certificate\\n' >garbage.pem",
-	    dir);
-	if (system(cmd) != 0) {
-		snprintf(cmd, sizeof(cmd), "cat '%s/openssl.log' >&2", dir);
-		(void) !system(cmd); /* best effort: we fail anyway */
-		fprintf(stderr,
-		    "rpc_tls: openssl could not make the test "
-		    "certificates (log above)\n");
-		return false;
-	}
-	path_in_tmp(ca_crt, sizeof(ca_crt), "ca.crt");
-	path_in_tmp(other_ca_crt, sizeof(other_ca_crt), "other-ca.crt");
-	path_in_tmp(server_crt, sizeof(server_crt), "server.crt");
-	path_in_tmp(server_key, sizeof(server_key), "server.key");
-	path_in_tmp(client_crt, sizeof(client_crt), "client.crt");
-	path_in_tmp(client_key, sizeof(client_key), "client.key");
-	path_in_tmp(stranger_crt, sizeof(stranger_crt), "stranger.crt");
-	path_in_tmp(stranger_key, sizeof(stranger_key), "stranger.key");
-	path_in_tmp(garbage_pem, sizeof(garbage_pem), "garbage.pem");
-	path_in_tmp(missing, sizeof(missing), "no-such-file.pem");
-	return true;
-}
 
 /* ---- the test service: GetTask ---- */
 
@@ -231,7 +122,8 @@ tls_server(
 static rpc_tls_opts
 server_tls(void)
 {
-	rpc_tls_opts o = { .cert_file = server_crt, .key_file = server_key };
+	rpc_tls_opts o
+	    = { .cert_file = pki.server_crt, .key_file = pki.server_key };
 
 	return o;
 }
@@ -407,7 +299,7 @@ static void
 test_rpc_tls_round_trip(void **state)
 {
 	rpc_tls_opts stls = server_tls();
-	rpc_tls_opts ctls = { .ca_file = ca_crt };
+	rpc_tls_opts ctls = { .ca_file = pki.ca_crt };
 	rpc_server  *s;
 	rpc_client  *c;
 	char         url[128];
@@ -442,7 +334,7 @@ test_rpc_tls_wss_round_trip(void **state)
 {
 	const char  *urls[1] = { "wss://127.0.0.1:0/dtp" };
 	rpc_tls_opts stls    = server_tls();
-	rpc_tls_opts ctls    = { .ca_file = ca_crt };
+	rpc_tls_opts ctls    = { .ca_file = pki.ca_crt };
 	rpc_server  *s       = NULL;
 	rpc_client  *c;
 	tp_err       err;
@@ -468,10 +360,10 @@ static void
 test_rpc_tls_untrusted_server_is_unavailable(void **state)
 {
 	rpc_tls_opts stls  = server_tls();
-	rpc_tls_opts other = { .ca_file = other_ca_crt };
+	rpc_tls_opts other = { .ca_file = pki.other_ca_crt };
 	rpc_tls_opts misnamed
-	    = { .ca_file = ca_crt, .server_name = "db.example.com" };
-	rpc_tls_opts good = { .ca_file = ca_crt };
+	    = { .ca_file = pki.ca_crt, .server_name = "db.example.com" };
+	rpc_tls_opts good = { .ca_file = pki.ca_crt };
 	rpc_server  *s;
 	rpc_client  *c;
 	char         url[128];
@@ -537,7 +429,7 @@ static void
 test_rpc_tls_plain_client_fails_cleanly(void **state)
 {
 	rpc_tls_opts stls = server_tls();
-	rpc_tls_opts ctls = { .ca_file = ca_crt };
+	rpc_tls_opts ctls = { .ca_file = pki.ca_crt };
 	rpc_server  *s;
 	rpc_client  *c;
 	char         url[128];
@@ -578,17 +470,17 @@ test_rpc_tls_plain_client_fails_cleanly(void **state)
 static void
 test_rpc_tls_mutual(void **state)
 {
-	rpc_tls_opts stls     = { .cert_file = server_crt,
-		    .key_file                = server_key,
-		    .ca_file                 = ca_crt,
+	rpc_tls_opts stls     = { .cert_file = pki.server_crt,
+		    .key_file                = pki.server_key,
+		    .ca_file                 = pki.ca_crt,
 		    .require_client_cert     = true };
-	rpc_tls_opts anon     = { .ca_file = ca_crt };
-	rpc_tls_opts stranger = { .ca_file = ca_crt,
-		.cert_file                 = stranger_crt,
-		.key_file                  = stranger_key };
-	rpc_tls_opts member   = { .ca_file = ca_crt,
-		  .cert_file               = client_crt,
-		  .key_file                = client_key };
+	rpc_tls_opts anon     = { .ca_file = pki.ca_crt };
+	rpc_tls_opts stranger = { .ca_file = pki.ca_crt,
+		.cert_file                 = pki.stranger_crt,
+		.key_file                  = pki.stranger_key };
+	rpc_tls_opts member   = { .ca_file = pki.ca_crt,
+		  .cert_file               = pki.client_crt,
+		  .key_file                = pki.client_key };
 	rpc_server  *s;
 	rpc_client  *c;
 	char         url[128];
@@ -671,59 +563,65 @@ test_rpc_tls_bad_files_are_invalid_argument(void **state)
 	(void) state;
 	/* Server. */
 	expect_server_refusal(NULL, "needs TLS options");
-	o = (rpc_tls_opts) { .cert_file = server_crt };
+	o = (rpc_tls_opts) { .cert_file = pki.server_crt };
 	expect_server_refusal(&o, "needs a certificate file and a key file");
-	o = (rpc_tls_opts) { .cert_file = missing, .key_file = server_key };
+	o = (rpc_tls_opts) { .cert_file = pki.missing_pem,
+		.key_file               = pki.server_key };
 	snprintf(want, sizeof(want),
 	    "could not read TLS certificate file \"%s\": No such file",
-	    missing);
+	    pki.missing_pem);
 	expect_server_refusal(&o, want);
-	o = (rpc_tls_opts) { .cert_file = server_crt, .key_file = missing };
-	snprintf(want, sizeof(want), "TLS key file \"%s\"", missing);
+	o = (rpc_tls_opts) { .cert_file = pki.server_crt,
+		.key_file               = pki.missing_pem };
+	snprintf(want, sizeof(want), "TLS key file \"%s\"", pki.missing_pem);
 	expect_server_refusal(&o, want);
-	o = (rpc_tls_opts) { .cert_file = garbage_pem, .key_file = server_key };
+	o = (rpc_tls_opts) { .cert_file = pki.garbage_pem,
+		.key_file               = pki.server_key };
 	snprintf(want, sizeof(want),
 	    "could not load TLS certificate file \"%s\": not a PEM certificate",
-	    garbage_pem);
+	    pki.garbage_pem);
 	expect_server_refusal(&o, want);
 	/* A certificate where the key should be. */
-	o = (rpc_tls_opts) { .cert_file = server_crt, .key_file = server_crt };
+	o = (rpc_tls_opts) { .cert_file = pki.server_crt,
+		.key_file               = pki.server_crt };
 	snprintf(want, sizeof(want), "could not load TLS key file \"%s\"",
-	    server_crt);
+	    pki.server_crt);
 	expect_server_refusal(&o, want);
-	o = (rpc_tls_opts) { .cert_file = server_crt,
-		.key_file               = server_key,
-		.ca_file                = garbage_pem };
+	o = (rpc_tls_opts) { .cert_file = pki.server_crt,
+		.key_file               = pki.server_key,
+		.ca_file                = pki.garbage_pem };
 	snprintf(want, sizeof(want), "could not load TLS CA file \"%s\"",
-	    garbage_pem);
+	    pki.garbage_pem);
 	expect_server_refusal(&o, want);
-	o = (rpc_tls_opts) { .cert_file = server_crt,
-		.key_file               = server_key,
+	o = (rpc_tls_opts) { .cert_file = pki.server_crt,
+		.key_file               = pki.server_key,
 		.require_client_cert    = true };
 	expect_server_refusal(&o, "cannot require client certificates");
 	/* A directory is not a file. */
-	o = (rpc_tls_opts) { .cert_file = th_tmpdir(), .key_file = server_key };
+	o = (rpc_tls_opts) { .cert_file = th_tmpdir(),
+		.key_file               = pki.server_key };
 	expect_server_refusal(&o, th_tmpdir());
 
 	/* Client. */
 	expect_client_refusal(NULL, "\"tls+tcp://127.0.0.1:2\" needs TLS");
 	o = (rpc_tls_opts) { .server_name = "localhost" };
 	expect_client_refusal(&o, "needs a CA file");
-	o = (rpc_tls_opts) { .ca_file = missing };
-	snprintf(
-	    want, sizeof(want), "could not read TLS CA file \"%s\"", missing);
+	o = (rpc_tls_opts) { .ca_file = pki.missing_pem };
+	snprintf(want, sizeof(want), "could not read TLS CA file \"%s\"",
+	    pki.missing_pem);
 	expect_client_refusal(&o, want);
-	o = (rpc_tls_opts) { .ca_file = server_key };
+	o = (rpc_tls_opts) { .ca_file = pki.server_key };
 	snprintf(want, sizeof(want), "could not load TLS CA file \"%s\"",
-	    server_key);
+	    pki.server_key);
 	expect_client_refusal(&o, want);
-	o = (rpc_tls_opts) { .ca_file = ca_crt, .cert_file = client_crt };
+	o = (rpc_tls_opts) { .ca_file = pki.ca_crt,
+		.cert_file            = pki.client_crt };
 	expect_client_refusal(&o, "both a certificate file and a key file");
-	o = (rpc_tls_opts) { .ca_file = ca_crt,
-		.cert_file            = client_crt,
-		.key_file             = garbage_pem };
+	o = (rpc_tls_opts) { .ca_file = pki.ca_crt,
+		.cert_file            = pki.client_crt,
+		.key_file             = pki.garbage_pem };
 	snprintf(want, sizeof(want), "could not load TLS key file \"%s\"",
-	    garbage_pem);
+	    pki.garbage_pem);
 	expect_client_refusal(&o, want);
 }
 
@@ -740,9 +638,8 @@ main(void)
 	};
 	int rc;
 
-	if (!make_pki()) {
-		th_keep_tmpdir();
-		return 1;
+	if (!th_pki_make(&pki)) {
+		return 1; /* th_pki_make said why */
 	}
 	/* RPC_TEST_FILTER=test_rpc_tls_mutual runs only the matching tests. */
 	if (getenv("RPC_TEST_FILTER") != NULL) {

@@ -9,7 +9,7 @@
  * listens on plain tcp:// for the gateway and the harness's Health probe);
  * and the TLS usage errors of taskpilot, tpgateway and dtp (exit 2, a clear
  * message). The CA and certificates are made with the openssl command at
- * test time, in th_tmpdir().
+ * test time, in th_tmpdir() (th_pki_make).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,13 +42,8 @@
 /* The id the DTP stand-in gives every task: far from the real dtp's. */
 #define FAKE_TASK_ID 900000001
 
-/* The PEM files make_pki writes into th_tmpdir(). */
-static char ca_crt[512];
-static char server_crt[512]; /* DNS:127.0.0.1, DNS:localhost; both EKUs */
-static char server_key[512];
-static char client_crt[512]; /* clientAuth */
-static char client_key[512];
-static char missing_pem[512]; /* no such file */
+/* The certificates and keys, in th_tmpdir() (harness.h). */
+static th_pki pki;
 
 static const char *db_url;
 static th_proc     dtp_proc;    /* tcp:// and tls+tcp://, mutual TLS */
@@ -59,96 +54,6 @@ static char        dtp_tls_listen_url[64]; /* taskpilot's only DTP URL */
 static char        pilot_url[64];          /* tls+tcp://127.0.0.1:<port> */
 static int         gw_dtp_port;
 static int         gw_pilot_port;
-
-/* ---- certificates ---- */
-
-static void
-path_in_tmp(char *out, size_t size, const char *name)
-{
-	snprintf(out, size, "%s/%s", th_tmpdir(), name);
-}
-
-static const char openssl_cnf[]
-    = "[req]\n"
-      "distinguished_name = dn\n"
-      "prompt = no\n"
-      "[dn]\n"
-      "CN = unused\n"
-      "[v3_ca]\n"
-      "basicConstraints = critical,CA:TRUE\n"
-      "keyUsage = critical,keyCertSign,cRLSign\n"
-      "subjectKeyIdentifier = hash\n"
-      /* taskpilot serves with it and shows it to DTP: both usages. */
-      "[v3_both]\n"
-      "basicConstraints = critical,CA:FALSE\n"
-      "keyUsage = critical,digitalSignature\n"
-      "extendedKeyUsage = serverAuth,clientAuth\n"
-      /* mbedTLS 2.28 matches names against DNS entries only. */
-      "subjectAltName = DNS:127.0.0.1,DNS:localhost,IP:127.0.0.1\n"
-      "[v3_client]\n"
-      "basicConstraints = critical,CA:FALSE\n"
-      "keyUsage = critical,digitalSignature\n"
-      "extendedKeyUsage = clientAuth\n";
-
-/*
- * make_pki writes a CA, a server certificate and a client certificate (EC
- * P-256, valid two days) into th_tmpdir(). Returns false, having said why,
- * when it cannot.
- */
-static bool
-make_pki(void)
-{
-	const char *dir = th_tmpdir();
-	char        path[512];
-	char        cmd[4096];
-	FILE       *f;
-
-	if (system("openssl version >/dev/null 2>&1") != 0) {
-		fprintf(stderr,
-		    "tls_e2e: the openssl command is not on PATH: it makes "
-		    "the test certificates (apt-get install openssl)\n");
-		return false;
-	}
-	path_in_tmp(path, sizeof(path), "openssl.cnf");
-	if ((f = fopen(path, "w")) == NULL || fputs(openssl_cnf, f) == EOF
-	    || fclose(f) != 0) {
-		fprintf(stderr, "tls_e2e: could not write %s\n", path);
-		return false;
-	}
-	snprintf(cmd, sizeof(cmd),
-	    "set -e; cd '%s'; exec 2>openssl.log; "
-	    "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-	    "C='-config openssl.cnf'; "
-	    "openssl req $C -x509 $K -keyout ca.key -out ca.crt -days 2 "
-	    "  -subj '/CN=tp e2e CA' -extensions v3_ca; "
-	    "openssl req $C $K -keyout server.key -out server.csr "
-	    "  -subj '/CN=127.0.0.1'; "
-	    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
-	    "  -set_serial 2 -days 2 -out server.crt "
-	    "  -extfile openssl.cnf -extensions v3_both; "
-	    "openssl req $C $K -keyout client.key -out client.csr "
-	    "  -subj '/CN=tpgateway'; "
-	    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key "
-	    "  -set_serial 3 -days 2 -out client.crt "
-	    "  -extfile openssl.cnf -extensions v3_client; "
-	    "chmod 600 server.key client.key",
-	    dir);
-	if (system(cmd) != 0) {
-		snprintf(cmd, sizeof(cmd), "cat '%s/openssl.log' >&2", dir);
-		(void) !system(cmd); /* best effort: we fail anyway */
-		fprintf(stderr,
-		    "tls_e2e: openssl could not make the test certificates "
-		    "(log above)\n");
-		return false;
-	}
-	path_in_tmp(ca_crt, sizeof(ca_crt), "ca.crt");
-	path_in_tmp(server_crt, sizeof(server_crt), "server.crt");
-	path_in_tmp(server_key, sizeof(server_key), "server.key");
-	path_in_tmp(client_crt, sizeof(client_crt), "client.crt");
-	path_in_tmp(client_key, sizeof(client_key), "client.key");
-	path_in_tmp(missing_pem, sizeof(missing_pem), "no-such-file.pem");
-	return true;
-}
 
 /* ---- processes ---- */
 
@@ -299,16 +204,16 @@ start_services(void)
 	/* dtp's server certificate from the flags, the client CA from the
 	 * environment (DTP_TLS_CLIENT_CA): both ways are read. */
 	char  dtp_ca[600];
-	char *dtp_argv[] = { (char *) th_bin("dtp"), "--tls-cert", server_crt,
-		"--tls-key", server_key, NULL };
+	char *dtp_argv[] = { (char *) th_bin("dtp"), "--tls-cert",
+		pki.server_crt, "--tls-key", pki.server_key, NULL };
 	char *dtp_env[] = { dtp_listen, dtp_db, dtp_ca, "DTP_WORKERS=2", NULL };
 	/* taskpilot's certificate has clientAuth too: it is its client
 	 * certificate towards dtp. */
 	char *pilot_argv[] = { (char *) th_bin("taskpilot"), "--listen",
 		pilot_url, "--dtp-url", dtp_tls_listen_url, "--tls-cert",
-		server_crt, "--tls-key", server_key, "--tls-client-ca", ca_crt,
-		"--dtp-tls-ca", ca_crt, "--dtp-tls-cert", server_crt,
-		"--dtp-tls-key", server_key, NULL };
+		pki.server_crt, "--tls-key", pki.server_key, "--tls-client-ca",
+		pki.ca_crt, "--dtp-tls-ca", pki.ca_crt, "--dtp-tls-cert",
+		pki.server_crt, "--dtp-tls-key", pki.server_key, NULL };
 	char *pilot_env[]  = { pilot_db, NULL };
 
 	snprintf(
@@ -320,7 +225,7 @@ start_services(void)
 	snprintf(dtp_listen, sizeof(dtp_listen), "DTP_LISTEN=%s,%s", dtp_url,
 	    dtp_tls_listen_url);
 	snprintf(dtp_db, sizeof(dtp_db), "DTP_DATABASE_URL=%s", db_url);
-	snprintf(dtp_ca, sizeof(dtp_ca), "DTP_TLS_CLIENT_CA=%s", ca_crt);
+	snprintf(dtp_ca, sizeof(dtp_ca), "DTP_TLS_CLIENT_CA=%s", pki.ca_crt);
 	snprintf(pilot_db, sizeof(pilot_db), "PILOT_DATABASE_URL=%s", db_url);
 
 	th_proc_start(&dtp_proc, "dtp", dtp_argv, dtp_env);
@@ -339,8 +244,8 @@ start_services(void)
 static int
 setup(void **state)
 {
-	char *gw_argv[] = { "--tls-ca", ca_crt, "--tls-cert", client_crt,
-		"--tls-key", client_key, NULL };
+	char *gw_argv[] = { "--tls-ca", pki.ca_crt, "--tls-cert",
+		pki.client_crt, "--tls-key", pki.client_key, NULL };
 
 	(void) state;
 	db_url = th_db_create("tls_e2e");
@@ -569,7 +474,7 @@ test_tls_gateway_without_client_cert_is_503(void **state)
 
 	(void) state;
 	/* The CA from the environment (SHIM_TLS_CA), no certificate. */
-	snprintf(ca_env, sizeof(ca_env), "SHIM_TLS_CA=%s", ca_crt);
+	snprintf(ca_env, sizeof(ca_env), "SHIM_TLS_CA=%s", pki.ca_crt);
 	start_gateway(&gw, "tpgateway-nocert", NULL, env, &dport, &pport);
 	/* Its DTP side (plain) works... */
 	if (!th_wait_http(dport, "/healthz", START_MS)) {
@@ -671,9 +576,9 @@ start_fake_dtp(char *url, size_t url_size)
 {
 	static int         dummy;
 	const char        *urls[] = { "tls+tcp://127.0.0.1:0" };
-	const rpc_tls_opts tls    = { .cert_file = server_crt,
-		   .key_file                     = server_key,
-		   .ca_file                      = ca_crt,
+	const rpc_tls_opts tls    = { .cert_file = pki.server_crt,
+		   .key_file                     = pki.server_key,
+		   .ca_file                      = pki.ca_crt,
 		   .require_client_cert          = true };
 	rpc_server_opts    o;
 	rpc_server        *s = NULL;
@@ -717,9 +622,9 @@ start_pilot_dialing(th_proc *p, const char *name, char *listen_url,
 	snprintf(db, sizeof(db), "PILOT_DATABASE_URL=%s", db_url);
 	snprintf(lis, sizeof(lis), "PILOT_LISTEN=%s", listen_url);
 	snprintf(dtp, sizeof(dtp), "PILOT_DTP_URL=%s", dtp_tls_url);
-	snprintf(ca, sizeof(ca), "PILOT_DTP_TLS_CA=%s", ca_crt);
-	snprintf(cert, sizeof(cert), "PILOT_DTP_TLS_CERT=%s", server_crt);
-	snprintf(key, sizeof(key), "PILOT_DTP_TLS_KEY=%s", server_key);
+	snprintf(ca, sizeof(ca), "PILOT_DTP_TLS_CA=%s", pki.ca_crt);
+	snprintf(cert, sizeof(cert), "PILOT_DTP_TLS_CERT=%s", pki.server_crt);
+	snprintf(key, sizeof(key), "PILOT_DTP_TLS_KEY=%s", pki.server_key);
 	snprintf(sn, sizeof(sn), "PILOT_DTP_TLS_SERVER_NAME=%s", server_name);
 	th_proc_start(p, name, argv, env);
 	if (!th_wait_rpc_health("taskpilot", listen_url, START_MS)) {
@@ -900,29 +805,30 @@ test_tls_usage_errors_exit_2(void **state)
 	/* A certificate without its key, and the other way round. */
 	{
 		char *argv[] = { pilot, "--listen", tls_listen, "--tls-cert",
-			server_crt, NULL };
+			pki.server_crt, NULL };
 		expect_exit("taskpilot-cert-no-key", argv, env, 2,
 		    "taskpilot: --tls-cert (PILOT_TLS_CERT) and --tls-key "
 		    "(PILOT_TLS_KEY) go together");
 	}
 	{
-		char *argv[] = { pilot, "--tls-key", server_key, NULL };
+		char *argv[] = { pilot, "--tls-key", pki.server_key, NULL };
 		expect_exit("taskpilot-key-no-cert", argv, env, 2,
 		    "--tls-cert (PILOT_TLS_CERT) and --tls-key");
 	}
 	/* Mutual TLS needs the server's own certificate. */
 	{
-		char *argv[] = { pilot, "--tls-client-ca", ca_crt, NULL };
+		char *argv[] = { pilot, "--tls-client-ca", pki.ca_crt, NULL };
 		expect_exit("taskpilot-client-ca-alone", argv, env, 2,
 		    "--tls-client-ca (PILOT_TLS_CLIENT_CA) needs --tls-cert");
 	}
 	/* A certificate file that is not there: named, exit 2. */
 	{
 		char *argv[] = { pilot, "--listen", tls_listen, "--dtp-url",
-			dtp_url, "--tls-cert", missing_pem, "--tls-key",
-			server_key, NULL };
+			dtp_url, "--tls-cert", pki.missing_pem, "--tls-key",
+			pki.server_key, NULL };
 		snprintf(want, sizeof(want),
-		    "could not read TLS certificate file \"%s\"", missing_pem);
+		    "could not read TLS certificate file \"%s\"",
+		    pki.missing_pem);
 		expect_exit("taskpilot-missing-cert", argv, env, 2, want);
 	}
 	/* The DTP side: a TLS URL without --dtp-tls-ca, half a pair. */
@@ -933,28 +839,28 @@ test_tls_usage_errors_exit_2(void **state)
 		    "\"tls+tcp://127.0.0.1:9\" needs TLS options: a CA file");
 	}
 	{
-		char *argv[] = { pilot, "--dtp-tls-ca", ca_crt,
-			"--dtp-tls-cert", client_crt, NULL };
+		char *argv[] = { pilot, "--dtp-tls-ca", pki.ca_crt,
+			"--dtp-tls-cert", pki.client_crt, NULL };
 		expect_exit("taskpilot-dtp-cert-no-key", argv, env, 2,
 		    "--dtp-tls-cert (PILOT_DTP_TLS_CERT) and --dtp-tls-key");
 	}
 	{
-		char *argv[] = { pilot, "--dtp-tls-cert", client_crt,
-			"--dtp-tls-key", client_key, NULL };
+		char *argv[] = { pilot, "--dtp-tls-cert", pki.client_crt,
+			"--dtp-tls-key", pki.client_key, NULL };
 		expect_exit("taskpilot-dtp-cert-no-ca", argv, env, 2,
 		    "--dtp-tls-cert (PILOT_DTP_TLS_CERT) needs --dtp-tls-ca");
 	}
 	/* The gateway. */
 	{
-		char *argv[] = { gw, "--tls-ca", ca_crt, "--tls-cert",
-			client_crt, NULL };
+		char *argv[] = { gw, "--tls-ca", pki.ca_crt, "--tls-cert",
+			pki.client_crt, NULL };
 		expect_exit("tpgateway-cert-no-key", argv, NULL, 2,
 		    "tpgateway: --tls-cert (SHIM_TLS_CERT) and --tls-key "
 		    "(SHIM_TLS_KEY) go together");
 	}
 	{
-		char *argv[] = { gw, "--tls-cert", client_crt, "--tls-key",
-			client_key, NULL };
+		char *argv[] = { gw, "--tls-cert", pki.client_crt, "--tls-key",
+			pki.client_key, NULL };
 		expect_exit("tpgateway-cert-no-ca", argv, NULL, 2,
 		    "--tls-cert (SHIM_TLS_CERT) needs --tls-ca (SHIM_TLS_CA)");
 	}
@@ -993,7 +899,7 @@ test_tls_dtp_usage_errors_exit_2(void **state)
 	/* A certificate without its key, and the other way round. */
 	{
 		char *argv[] = { dtp, "--listen", tls_listen, "--tls-cert",
-			server_crt, NULL };
+			pki.server_crt, NULL };
 		expect_exit("dtp-cert-no-key", argv, env, 2,
 		    "dtp: --tls-cert (DTP_TLS_CERT) and --tls-key "
 		    "(DTP_TLS_KEY) go together");
@@ -1003,14 +909,14 @@ test_tls_dtp_usage_errors_exit_2(void **state)
 		char *kenv[] = { db, key_env, NULL };
 		char *argv[] = { dtp, "--listen", tls_listen, NULL };
 		snprintf(
-		    key_env, sizeof(key_env), "DTP_TLS_KEY=%s", server_key);
+		    key_env, sizeof(key_env), "DTP_TLS_KEY=%s", pki.server_key);
 		expect_exit("dtp-key-no-cert", argv, kenv, 2,
 		    "dtp: --tls-cert (DTP_TLS_CERT) and --tls-key");
 	}
 	/* Mutual TLS needs the server's own certificate. */
 	{
 		char *argv[] = { dtp, "--listen", tls_listen, "--tls-client-ca",
-			ca_crt, NULL };
+			pki.ca_crt, NULL };
 		expect_exit("dtp-client-ca-alone", argv, env, 2,
 		    "dtp: --tls-client-ca (DTP_TLS_CLIENT_CA) needs --tls-cert "
 		    "(DTP_TLS_CERT) and --tls-key (DTP_TLS_KEY)");
@@ -1018,9 +924,10 @@ test_tls_dtp_usage_errors_exit_2(void **state)
 	/* A certificate file that is not there: named, exit 2. */
 	{
 		char *argv[] = { dtp, "--listen", tls_listen, "--tls-cert",
-			missing_pem, "--tls-key", server_key, NULL };
+			pki.missing_pem, "--tls-key", pki.server_key, NULL };
 		snprintf(want, sizeof(want),
-		    "could not read TLS certificate file \"%s\"", missing_pem);
+		    "could not read TLS certificate file \"%s\"",
+		    pki.missing_pem);
 		expect_exit("dtp-missing-cert", argv, env, 2, want);
 	}
 }
@@ -1037,9 +944,8 @@ main(void)
 	};
 	int rc;
 
-	if (!make_pki()) {
-		th_keep_tmpdir();
-		return 1;
+	if (!th_pki_make(&pki)) {
+		return 1; /* th_pki_make said why */
 	}
 	rc = cmocka_run_group_tests_name("tls_e2e", tests, setup, teardown);
 	return rc;

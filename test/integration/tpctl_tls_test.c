@@ -1,9 +1,9 @@
 /*
  * tpctl_tls_test: the real tpctl binary against an in-process DTP-envelope
  * server on tls+tcp:// (certificates made with the openssl command at test
- * time): --tls-ca and TP_TLS_CA verify the server, a wrong CA or server
- * name fails UNAVAILABLE, a TLS URL without a CA is bad usage, and a server
- * that requires client certificates takes --tls-cert and --tls-key.
+ * time, th_pki_make): --tls-ca and TP_TLS_CA verify the server, a wrong CA or
+ * server name fails UNAVAILABLE, a TLS URL without a CA is bad usage, and a
+ * server that requires client certificates takes --tls-cert and --tls-key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,80 +22,8 @@
 
 #define MAX_HANDLERS 32
 
-static char ca_crt[512], other_ca_crt[512], server_crt[512], server_key[512];
-static char client_crt[512], client_key[512];
-
-static const char openssl_cnf[]
-    = "[req]\n"
-      "distinguished_name = dn\n"
-      "prompt = no\n"
-      "[dn]\n"
-      "CN = unused\n"
-      "[v3_ca]\n"
-      "basicConstraints = critical,CA:TRUE\n"
-      "keyUsage = critical,keyCertSign,cRLSign\n"
-      "[v3_server]\n"
-      "basicConstraints = critical,CA:FALSE\n"
-      "keyUsage = critical,digitalSignature\n"
-      "extendedKeyUsage = serverAuth\n"
-      /* mbedTLS (Debian's nng) matches names against DNS entries only. */
-      "subjectAltName = DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n"
-      "[v3_client]\n"
-      "basicConstraints = critical,CA:FALSE\n"
-      "keyUsage = critical,digitalSignature\n"
-      "extendedKeyUsage = clientAuth\n";
-
-static void
-path_in_tmp(char *out, size_t size, const char *name)
-{
-	snprintf(out, size, "%s/%s", th_tmpdir(), name);
-}
-
-/* make_pki writes two CAs, a server and a client certificate (EC P-256). */
-static void
-make_pki(void)
-{
-	char  path[512], cmd[4096];
-	FILE *f;
-
-	path_in_tmp(path, sizeof(path), "openssl.cnf");
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_true(fputs(openssl_cnf, f) != EOF);
-	assert_int_equal(fclose(f), 0);
-	snprintf(cmd, sizeof(cmd),
-	    "set -e; cd '%s'; exec 2>openssl.log; "
-	    "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-	    "C='-config openssl.cnf'; "
-	    "openssl req $C -x509 $K -keyout ca.key -out ca.crt -days 2 "
-	    "  -subj '/CN=tpctl test CA' -extensions v3_ca; "
-	    "openssl req $C -x509 $K -keyout other-ca.key -out other-ca.crt "
-	    "  -days 2 -subj '/CN=tpctl other CA' -extensions v3_ca; "
-	    "openssl req $C $K -keyout server.key -out server.csr "
-	    "  -subj '/CN=127.0.0.1'; "
-	    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
-	    "  -set_serial 2 -days 2 -out server.crt "
-	    "  -extfile openssl.cnf -extensions v3_server; "
-	    "openssl req $C $K -keyout client.key -out client.csr "
-	    "  -subj '/CN=tpctl'; "
-	    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key "
-	    "  -set_serial 3 -days 2 -out client.crt "
-	    "  -extfile openssl.cnf -extensions v3_client",
-	    th_tmpdir());
-	if (system(cmd) != 0) {
-		snprintf(
-		    cmd, sizeof(cmd), "cat '%s/openssl.log' >&2", th_tmpdir());
-		(void) !system(cmd); /* best effort: we fail anyway */
-		fail_msg("openssl could not make the test certificates (is "
-		         "the openssl command installed? scripts/deps.sh)");
-	}
-	path_in_tmp(ca_crt, sizeof(ca_crt), "ca.crt");
-	path_in_tmp(other_ca_crt, sizeof(other_ca_crt), "other-ca.crt");
-	path_in_tmp(server_crt, sizeof(server_crt), "server.crt");
-	path_in_tmp(server_key, sizeof(server_key), "server.key");
-	path_in_tmp(client_crt, sizeof(client_crt), "client.crt");
-	path_in_tmp(client_key, sizeof(client_key), "client.key");
-}
+/* The certificates and keys, in th_tmpdir() (harness.h). */
+static th_pki pki;
 
 /* The test server: Health only, as a DTP node named tls-test. */
 static tp_status
@@ -131,16 +59,16 @@ thread_init(void *arg, int index, tp_err *err)
 
 /*
  * tls_server starts the server on tls+tcp://127.0.0.1:0, requiring client
- * certificates from ca_crt when mutual, and writes its URL.
+ * certificates from pki.ca_crt when mutual, and writes its URL.
  */
 static rpc_server *
 tls_server(bool mutual, char *url, size_t url_size)
 {
 	static int        dummy;
 	const char *const urls[] = { "tls+tcp://127.0.0.1:0" };
-	rpc_tls_opts      tls    = { .cert_file = server_crt,
-		        .key_file               = server_key,
-		        .ca_file                = mutual ? ca_crt : NULL,
+	rpc_tls_opts      tls    = { .cert_file = pki.server_crt,
+		        .key_file               = pki.server_key,
+		        .ca_file                = mutual ? pki.ca_crt : NULL,
 		        .require_client_cert    = mutual };
 	rpc_server_opts   o;
 	rpc_server       *s   = NULL;
@@ -201,8 +129,8 @@ tpctl(run_result *r, const char *env, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	path_in_tmp(out, sizeof(out), "tpctl.out");
-	path_in_tmp(err, sizeof(err), "tpctl.err");
+	th_tmp_path(out, sizeof(out), "tpctl.out");
+	th_tmp_path(err, sizeof(err), "tpctl.err");
 	snprintf(cmd, sizeof(cmd),
 	    "env -u TP_TLS_CA -u TP_TLS_CERT -u TP_TLS_KEY "
 	    "-u TP_TLS_SERVER_NAME %s '%s' --timeout 3000 %s dtp health "
@@ -241,7 +169,9 @@ static int
 setup(void **state)
 {
 	(void) state;
-	make_pki();
+	if (!th_pki_make(&pki)) {
+		fail_msg("could not make the test certificates (see above)");
+	}
 	return 0;
 }
 
@@ -253,20 +183,20 @@ test_tpctl_tls_ca_verifies_the_server(void **state)
 	run_result  r;
 
 	(void) state;
-	tpctl(&r, "", "--url %s --tls-ca '%s'", url, ca_crt);
+	tpctl(&r, "", "--url %s --tls-ca '%s'", url, pki.ca_crt);
 	assert_healthy(&r);
-	snprintf(env, sizeof(env), "TP_TLS_CA='%s'", ca_crt);
+	snprintf(env, sizeof(env), "TP_TLS_CA='%s'", pki.ca_crt);
 	tpctl(&r, env, "--url=%s", url);
 	assert_healthy(&r);
 	/* The certificate names localhost too, not other.example. */
 	tpctl(&r, "", "--url %s --tls-ca '%s' --tls-server-name localhost", url,
-	    ca_crt);
+	    pki.ca_crt);
 	assert_healthy(&r);
 	tpctl(&r, "", "--url %s --tls-ca '%s' --tls-server-name other.example",
-	    url, ca_crt);
+	    url, pki.ca_crt);
 	assert_unavailable(&r);
 	/* Signed by another CA: the handshake fails. */
-	tpctl(&r, "", "--url %s --tls-ca '%s'", url, other_ca_crt);
+	tpctl(&r, "", "--url %s --tls-ca '%s'", url, pki.other_ca_crt);
 	assert_unavailable(&r);
 	rpc_server_free(s);
 }
@@ -295,10 +225,10 @@ test_tpctl_tls_client_certificate(void **state)
 
 	(void) state;
 	tpctl(&r, "", "--url %s --tls-ca '%s' --tls-cert '%s' --tls-key '%s'",
-	    url, ca_crt, client_crt, client_key);
+	    url, pki.ca_crt, pki.client_crt, pki.client_key);
 	assert_healthy(&r);
 	/* Without one, the server refuses the handshake. */
-	tpctl(&r, "", "--url %s --tls-ca '%s'", url, ca_crt);
+	tpctl(&r, "", "--url %s --tls-ca '%s'", url, pki.ca_crt);
 	assert_unavailable(&r);
 	rpc_server_free(s);
 }
