@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db/conn.h"
@@ -19,11 +20,13 @@
 /* How often a failed completion write is tried before giving up. */
 #define RECORD_TRIES 3
 /*
- * The most succeeded attempts one group commit writes, and the most result
- * bytes (a batch takes at least one, whatever its size): see record.c.
+ * The most succeeded attempts one write of the finisher takes, and the most
+ * result bytes (a batch takes at least one, whatever its size); the most
+ * successes waiting for it before workers wait for room: see record.c.
  */
 #define FINISH_BATCH_MAX   256
 #define FINISH_BATCH_BYTES (1024 * 1024)
+#define FINISH_QUEUE_MAX   1024
 /* Slack on local timers, so the database's now() has passed run_at. */
 #define TIMER_SLACK_MS 2
 /*
@@ -122,15 +125,16 @@ struct dtp_pool {
 	int        cap_ends;
 
 	/*
-	 * The group commit of succeeded attempts (record.c): requests wait in
-	 * a list on their workers' stacks until a leader writes them. fin_mu
-	 * is a leaf: never held with mu or a job's mu, nor across libpq.
+	 * The finisher's queue of succeeded attempts (record.c). fin_mu is a
+	 * leaf: never held with mu or a job's mu, nor across libpq.
 	 */
-	pthread_mutex_t    fin_mu;
-	pthread_cond_t     fin_cv;      /* a batch was written; fin_mu */
-	struct finish_req *fin_head;    /* queued, not yet taken; fin_mu */
-	struct finish_req *fin_tail;    /* guarded by fin_mu */
-	bool               fin_writing; /* a leader writes a batch; fin_mu */
+	pthread_mutex_t  fin_mu;
+	pthread_cond_t   fin_cv;      /* the finisher: work, or stop; fin_mu */
+	pthread_cond_t   fin_room_cv; /* workers: room in the queue; fin_mu */
+	struct finished *fin_head;    /* guarded by fin_mu */
+	struct finished *fin_tail;    /* guarded by fin_mu */
+	int              fin_len;     /* guarded by fin_mu */
+	bool             fin_stop;    /* write what is queued, end; fin_mu */
 
 	/*
 	 * A task was committed here that other nodes were not yet told of
@@ -143,7 +147,10 @@ struct dtp_pool {
 
 	db_conn  *dispatch_conn;
 	db_conn  *tick_conn;
+	db_conn  *finish_conn;
 	pthread_t dispatcher;
+	pthread_t finisher;
+	bool      finisher_started;
 	pthread_t ticker;
 	pthread_t watcher;
 	bool      dispatcher_started;
@@ -172,10 +179,10 @@ void dtp_pool_wake_dispatcher(dtp_pool *p);
 void dtp_pool_announce(dtp_pool *p);
 
 /*
- * dtp_pool_end_attempt writes how an attempt ended (end_kind) on c: see
- * worker.c. Used by workers and by the watchdog for abandoned handlers.
- * END_SUCCEED goes through the pool's group commit (record.c): it may wait
- * for another thread's batch, or write a batch for others on c.
+ * dtp_pool_end_attempt writes how an attempt ended (end_kind) on c, one
+ * fenced UPDATE: see worker.c. Used by workers, by the finisher for a
+ * success its batch could not hold, and by the ticker for abandoned
+ * handlers.
  */
 typedef enum end_kind {
 	END_SUCCEED,
@@ -187,6 +194,14 @@ typedef enum end_kind {
 
 void dtp_pool_end_attempt(dtp_pool *p, db_conn *c, const attempt_info *t,
     end_kind kind, const char *text, int64_t delay_ms, int64_t elapsed_ms);
+
+/*
+ * dtp_pool_finish hands a succeeded attempt to the finisher and returns
+ * (waiting only while FINISH_QUEUE_MAX successes are queued): it takes
+ * result (len bytes, malloc'd, may be NULL) and copies t. A worker's thread.
+ */
+void dtp_pool_finish(dtp_pool *p, const attempt_info *t, char *result,
+    size_t len, int64_t elapsed_ms);
 
 /*
  * dtp_pool_end_failed ends a failed or timed-out attempt on c: retried
@@ -211,6 +226,7 @@ worker *dtp_pool_worker_new(dtp_pool *p, int index, uint64_t seed);
 
 /* The thread entry points: arg is the pool, or the worker. */
 void *dtp_dispatch_main(void *arg);
+void *dtp_finish_main(void *arg);
 void *dtp_lease_main(void *arg);
 void *dtp_watch_main(void *arg);
 void *dtp_worker_main(void *arg);

@@ -2,8 +2,8 @@
  * record.c: the end of an attempt, for the workers and for the ticker
  * (attempts the watchdog abandoned): one UPDATE fenced on the attempt,
  * tried again while the database is unavailable, then counted and logged;
- * successes share their UPDATE and its commit with those that finish at
- * the same time (the group commit below). A late end (the attempt no
+ * successes go to the finisher (below), which writes those that finish
+ * together in one UPDATE and one commit. A late end (the attempt no
  * longer owns the task) changes nothing and is logged. See the DESIGN in
  * worker.c.
  */
@@ -16,6 +16,7 @@
 
 #include "common/fault.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "pool_int.h"
 #include "store.h"
 
@@ -75,163 +76,6 @@ write_end_retrying(bool *changed, dtp_pool *p, db_conn *c, end_kind kind,
 	return rc;
 }
 
-/*
- * The group commit of successes. A worker queues a finish_req (on its own
- * stack) and waits until a leader has written it; when no batch is being
- * written, the first waiter whose request is still queued leads: it takes
- * the queue (FIFO, up to FINISH_BATCH_MAX requests and FINISH_BATCH_BYTES
- * of results), drops fin_mu, writes the batch in one statement on its own
- * connection, takes fin_mu again to fill in each request, and wakes all.
- * A request is touched by the leader only between being taken and done,
- * while its worker waits, so its stack stays valid.
- *
- * A batch is retried while the database is unavailable (the fence makes a
- * rerun of a batch that did commit harmless). A batch of several that
- * fails otherwise wrote nothing: its members are told to write alone, so
- * that the result the database refuses fails its own task only. A leader
- * stuck on its connection holds up the successes queued behind it (as a
- * stuck single write held up its own worker before): no lease is renewed
- * for them meanwhile, so they are reaped and rerun like any other.
- */
-typedef struct finish_req finish_req;
-struct finish_req {
-	dtp_succeeded      row; /* row.changed: out, set by the leader */
-	size_t             len; /* of row.result */
-	struct finish_req *next;
-	/* Set by the leader, read once done; all guarded by fin_mu. */
-	bool      done;
-	bool      alone; /* the batch failed: write this one by itself */
-	tp_status rc;
-	tp_err    err;
-};
-
-/* write_batch writes n successes in one statement, retrying as above. */
-static tp_status
-write_batch(dtp_pool *p, db_conn *c, dtp_succeeded *rows, int n, tp_err *err)
-{
-	tp_status rc = TP_OK;
-
-	for (int i = 0; i < RECORD_TRIES; i++) {
-		if (i > 0) {
-			dtp_pool_pause_ms(100 * i);
-		}
-		rc = dtp_store_succeed_many(c, p->node, rows, n, err);
-		if (rc != TP_UNAVAILABLE) {
-			break;
-		}
-	}
-	if (rc == TP_OK) {
-		dtp_metrics_finish_batch(p->opts.metrics);
-	} else if (n > 1 && rc != TP_UNAVAILABLE) {
-		tp_log_info(COMPONENT,
-		    "could not write a batch of succeeded attempts n=%d, "
-		    "writing each alone: %s",
-		    n, err->msg);
-	}
-	return rc;
-}
-
-/*
- * lead_batch takes the queued requests, writes them and publishes how each
- * went; fin_mu held on entry and on return, dropped while writing.
- */
-static void
-lead_batch(dtp_pool *p, db_conn *c)
-{
-	finish_req   *taken[FINISH_BATCH_MAX];
-	dtp_succeeded rows[FINISH_BATCH_MAX];
-	int           n     = 0;
-	size_t        bytes = 0;
-	tp_status     rc;
-	tp_err        err;
-
-	p->fin_writing = true;
-	while (p->fin_head != NULL && n < FINISH_BATCH_MAX) {
-		finish_req *r = p->fin_head;
-		if (n > 0 && bytes + r->len > FINISH_BATCH_BYTES) {
-			break;
-		}
-		bytes += r->len;
-		p->fin_head = r->next;
-		taken[n]    = r;
-		rows[n]     = r->row;
-		n++;
-	}
-	if (p->fin_head == NULL) {
-		p->fin_tail = NULL;
-	}
-	pthread_mutex_unlock(&p->fin_mu);
-
-	/* A delay here lets the next batch fill up (tests). */
-	(void) TP_FAULT("dtp.worker.finish_batch");
-	tp_err_clear(&err);
-	rc = write_batch(p, c, rows, n, &err);
-
-	pthread_mutex_lock(&p->fin_mu);
-	for (int i = 0; i < n; i++) {
-		finish_req *r = taken[i];
-		r->done       = true;
-		r->rc         = rc;
-		if (rc == TP_OK) {
-			r->row.changed = rows[i].changed;
-		} else if (n > 1 && rc != TP_UNAVAILABLE) {
-			r->alone = true;
-		} else {
-			r->err = err;
-		}
-	}
-	p->fin_writing = false;
-	pthread_cond_broadcast(&p->fin_cv);
-}
-
-/*
- * finish_grouped writes a success through the group commit, on c when this
- * thread leads. Blocks until written; takes and drops fin_mu only.
- */
-static tp_status
-finish_grouped(bool *changed, dtp_pool *p, db_conn *c, const attempt_info *t,
-    const char *result, tp_err *err)
-{
-	finish_req me;
-
-	memset(&me, 0, sizeof(me));
-	me.row.id      = t->id;
-	me.row.attempt = t->attempt;
-	me.row.result  = result;
-	me.len         = result != NULL ? strlen(result) : 0;
-
-	pthread_mutex_lock(&p->fin_mu);
-	if (p->fin_tail != NULL) {
-		p->fin_tail->next = &me;
-	} else {
-		p->fin_head = &me;
-	}
-	p->fin_tail = &me;
-	while (!me.done) {
-		if (p->fin_writing) {
-			pthread_cond_wait(&p->fin_cv, &p->fin_mu);
-		} else {
-			/* Whatever finished meanwhile, this one included
-			 * unless the batch before it filled up. */
-			lead_batch(p, c);
-		}
-	}
-	pthread_mutex_unlock(&p->fin_mu);
-
-	if (me.alone) {
-		return write_end_retrying(
-		    changed, p, c, END_SUCCEED, t, result, 0, err);
-	}
-	if (me.rc != TP_OK) {
-		if (err != NULL) {
-			*err = me.err;
-		}
-		return me.rc;
-	}
-	*changed = me.row.changed;
-	return TP_OK;
-}
-
 static const char *
 end_state(end_kind kind)
 {
@@ -270,6 +114,10 @@ count_end(dtp_pool *p, end_kind kind)
 	}
 }
 
+static void report_end(dtp_pool *p, const attempt_info *t, end_kind kind,
+    end_kind wanted, tp_status rc, bool changed, const tp_err *err,
+    int64_t delay_ms, int64_t elapsed_ms);
+
 /*
  * dtp_pool_end_attempt writes the end of an attempt. A retry, fail or
  * release that finds a cancel requested meanwhile ends the task CANCELLED
@@ -282,19 +130,14 @@ dtp_pool_end_attempt(dtp_pool *p, db_conn *c, const attempt_info *t,
 {
 	bool      changed = false;
 	end_kind  wanted  = kind;
+	char      why[DTP_ERROR_MAX];
 	tp_err    err;
 	tp_status rc;
 
 	tp_err_clear(&err);
-	if (kind == END_SUCCEED) {
-		rc = finish_grouped(&changed, p, c, t, text, &err);
-	} else {
-		rc = write_end_retrying(
-		    &changed, p, c, kind, t, text, delay_ms, &err);
-	}
+	rc = write_end_retrying(&changed, p, c, kind, t, text, delay_ms, &err);
 	if (rc == TP_INVALID_ARGUMENT && kind == END_SUCCEED) {
 		/* The database refused the result (not valid text, say). */
-		char why[DTP_ERROR_MAX];
 		snprintf(
 		    why, sizeof(why), "could not store result: %s", err.msg);
 		kind = END_FAIL;
@@ -306,11 +149,24 @@ dtp_pool_end_attempt(dtp_pool *p, db_conn *c, const attempt_info *t,
 		kind = END_CANCELLED;
 		rc = write_end_retrying(&changed, p, c, kind, t, text, 0, &err);
 	}
+	report_end(p, t, kind, wanted, rc, changed, &err, delay_ms, elapsed_ms);
+}
+
+/*
+ * report_end logs and counts how the write of an attempt's end went: rc and
+ * changed as the write returned, kind what was written, wanted what was
+ * meant. Wakes the dispatcher for a task that is PENDING again.
+ */
+static void
+report_end(dtp_pool *p, const attempt_info *t, end_kind kind, end_kind wanted,
+    tp_status rc, bool changed, const tp_err *err, int64_t delay_ms,
+    int64_t elapsed_ms)
+{
 	if (rc != TP_OK) {
 		tp_log_error(COMPONENT,
 		    "could not record attempt task_id=%" PRId64
 		    " attempt=%d status=%s: %s (the lease will expire)",
-		    t->id, t->attempt, end_state(kind), err.msg);
+		    t->id, t->attempt, end_state(kind), err->msg);
 		return;
 	}
 	if (!changed) {
@@ -344,6 +200,150 @@ dtp_pool_end_attempt(dtp_pool *p, db_conn *c, const attempt_info *t,
 	if (kind == END_RETRY || kind == END_RELEASE) {
 		dtp_pool_wake_at(p, kind == END_RETRY ? delay_ms : 0);
 	}
+}
+
+/*
+ * The finisher (see "Record" in worker.c): workers queue their successes
+ * and go on; the finisher thread writes what is queued in one statement on
+ * its own connection, then counts and logs each as dtp_pool_end_attempt
+ * does. A batch the database refuses is written again one row at a time;
+ * one still unavailable after RECORD_TRIES is logged, and its lease runs
+ * out as when a single write fails.
+ */
+typedef struct finished {
+	attempt_info     info; /* info.type points into type */
+	char             type[65];
+	char            *result; /* owned; NULL: SQL NULL */
+	size_t           len;
+	int64_t          elapsed_ms;
+	struct finished *next;
+} finished;
+
+void
+dtp_pool_finish(dtp_pool *p, const attempt_info *t, char *result, size_t len,
+    int64_t elapsed_ms)
+{
+	finished *f = tp_xcalloc(1, sizeof(*f));
+
+	f->info = *t;
+	snprintf(f->type, sizeof(f->type), "%s", t->type);
+	f->info.type  = f->type;
+	f->result     = result;
+	f->len        = len;
+	f->elapsed_ms = elapsed_ms;
+
+	pthread_mutex_lock(&p->fin_mu);
+	while (p->fin_len >= FINISH_QUEUE_MAX && !p->fin_stop) {
+		pthread_cond_wait(&p->fin_room_cv, &p->fin_mu);
+	}
+	if (p->fin_tail != NULL) {
+		p->fin_tail->next = f;
+	} else {
+		p->fin_head = f;
+		pthread_cond_signal(&p->fin_cv);
+	}
+	p->fin_tail = f;
+	p->fin_len++;
+	pthread_mutex_unlock(&p->fin_mu);
+}
+
+/* write_batch writes n successes in one statement, retrying as above. */
+static tp_status
+write_batch(dtp_pool *p, db_conn *c, dtp_succeeded *rows, int n, tp_err *err)
+{
+	tp_status rc = TP_OK;
+
+	for (int i = 0; i < RECORD_TRIES; i++) {
+		if (i > 0) {
+			dtp_pool_pause_ms(100 * i);
+		}
+		rc = dtp_store_succeed_many(c, p->node, rows, n, err);
+		if (rc != TP_UNAVAILABLE) {
+			break;
+		}
+	}
+	if (rc == TP_OK) {
+		dtp_metrics_finish_batch(p->opts.metrics);
+	} else if (n > 1 && rc != TP_UNAVAILABLE) {
+		tp_log_info(COMPONENT,
+		    "could not write a batch of succeeded attempts n=%d, "
+		    "writing each alone: %s",
+		    n, err->msg);
+	}
+	return rc;
+}
+
+/* write_taken writes the n successes taken off the queue, and frees them. */
+static void
+write_taken(dtp_pool *p, finished **taken, int n)
+{
+	dtp_succeeded rows[FINISH_BATCH_MAX];
+	tp_status     rc;
+	tp_err        err;
+
+	for (int i = 0; i < n; i++) {
+		rows[i].id      = taken[i]->info.id;
+		rows[i].attempt = taken[i]->info.attempt;
+		rows[i].result  = taken[i]->result;
+		rows[i].changed = false;
+	}
+	/* A delay here lets the next batch fill up (tests). */
+	(void) TP_FAULT("dtp.worker.finish_batch");
+	tp_err_clear(&err);
+	rc = write_batch(p, p->finish_conn, rows, n, &err);
+	for (int i = 0; i < n; i++) {
+		finished *f = taken[i];
+		if (rc == TP_OK || rc == TP_UNAVAILABLE) {
+			report_end(p, &f->info, END_SUCCEED, END_SUCCEED, rc,
+			    rows[i].changed, &err, 0, f->elapsed_ms);
+		} else {
+			/* Refused as a batch: alone, a bad result fails only
+			 * its own task. */
+			dtp_pool_end_attempt(p, p->finish_conn, &f->info,
+			    END_SUCCEED, f->result, 0, f->elapsed_ms);
+		}
+		free(f->result);
+		free(f);
+	}
+}
+
+void *
+dtp_finish_main(void *arg)
+{
+	dtp_pool *p = arg;
+	finished *taken[FINISH_BATCH_MAX];
+
+	pthread_mutex_lock(&p->fin_mu);
+	for (;;) {
+		int    n     = 0;
+		size_t bytes = 0;
+
+		while (p->fin_head == NULL && !p->fin_stop) {
+			pthread_cond_wait(&p->fin_cv, &p->fin_mu);
+		}
+		if (p->fin_head == NULL) {
+			break; /* stopping, and everything is written */
+		}
+		while (p->fin_head != NULL && n < FINISH_BATCH_MAX) {
+			finished *f = p->fin_head;
+			if (n > 0 && bytes + f->len > FINISH_BATCH_BYTES) {
+				break;
+			}
+			bytes += f->len;
+			p->fin_head = f->next;
+			taken[n++]  = f;
+		}
+		if (p->fin_head == NULL) {
+			p->fin_tail = NULL;
+		}
+		p->fin_len -= n;
+		pthread_cond_broadcast(&p->fin_room_cv);
+		pthread_mutex_unlock(&p->fin_mu);
+		write_taken(p, taken, n);
+		pthread_mutex_lock(&p->fin_mu);
+	}
+	pthread_mutex_unlock(&p->fin_mu);
+	return NULL;
 }
 
 /*

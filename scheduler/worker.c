@@ -85,20 +85,23 @@
  * its thread abandoned.
  *
  * Record. Every end of an attempt is one fenced UPDATE on the worker's own
- * connection (record.c), except a success: those share commits. A worker
- * whose handler succeeded queues {id, attempt, result} and, when no batch
- * is being written, leads: it takes what is queued (up to
- * FINISH_BATCH_MAX), writes it in one UPDATE ... FROM unnest(...) on its
- * own connection (one commit), tells each member whether its row changed,
- * and returns; the others wait on fin_cv, and one of those still queued
- * leads next. No extra thread, no timer: a batch is whatever finished
- * while the previous one was being written. A batch the database refuses
- * is written again one row at a time by its members, so a bad result
- * fails only its own task.
- *
- * Lock order: pool->mu, then a job's mu (dtp_job_stop). fin_mu (the group
- * commit) is a leaf, never held with another. No lock is held across
- * libpq, a handler, or a sleep.
+ * connection (record.c), except a success: a worker whose handler
+ * succeeded hands {id, attempt, result} to the finisher and takes its next
+ * task at once. The finisher, a thread with its own connection, writes
+ * whatever successes are waiting in one UPDATE ... FROM unnest(...) (one
+ * commit), so a worker never waits for its success to be durable, and
+ * successes share commits: a batch is whatever finished while the previous
+ * one was being written, no timer. The slot was already free before the
+ * write (renewals never covered it), so nothing about leases changes: a
+ * success written late, after the lease ran out, changes nothing, as
+ * before. A batch the database refuses is written again one row at a time,
+ * so a bad result fails only its own task. The queue is bounded
+ * (FINISH_QUEUE_MAX): workers wait for room when the database falls
+ * behind. On stop, the finisher writes everything queued before it ends.
+
+ * Lock order: pool->mu, then a job's mu (dtp_job_stop). fin_mu (the
+ * finisher's queue) is a leaf, never held with another. No lock is held
+ * across libpq, a handler, or a sleep.
  */
 #include "worker.h"
 
@@ -334,8 +337,9 @@ run_task(worker *w, const queued *q, bool release_only)
 			dtp_pool_end_attempt(p, w->conn, &info, END_FAIL,
 			    "result contains a NUL byte", 0, elapsed);
 		} else {
-			dtp_pool_end_attempt(
-			    p, w->conn, &info, END_SUCCEED, result, 0, elapsed);
+			/* The finisher owns result from here. */
+			dtp_pool_finish(p, &info, result, len, elapsed);
+			result = NULL;
 		}
 		free(result);
 	} else if (reason == DTP_STOP_CANCEL) {
@@ -514,6 +518,7 @@ dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
 	pthread_cond_init(&p->work_cv, NULL);
 	pthread_mutex_init(&p->fin_mu, NULL);
 	pthread_cond_init(&p->fin_cv, NULL);
+	pthread_cond_init(&p->fin_room_cv, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->idle_cv, &ca);
@@ -534,9 +539,16 @@ dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
 
 	/* Every connection up front, so a bad database fails the start. */
 	if ((rc = db_conn_open(&p->dispatch_conn, p->conninfo, err)) != TP_OK
-	    || (rc = db_conn_open(&p->tick_conn, p->conninfo, err)) != TP_OK) {
+	    || (rc = db_conn_open(&p->tick_conn, p->conninfo, err)) != TP_OK
+	    || (rc = db_conn_open(&p->finish_conn, p->conninfo, err))
+	        != TP_OK) {
 		goto out;
 	}
+	if (pthread_create(&p->finisher, NULL, dtp_finish_main, p) != 0) {
+		rc = tp_err_set(err, TP_INTERNAL, "could not start the finisher");
+		goto out;
+	}
+	p->finisher_started = true;
 	for (int i = 0; i < opts->workers; i++) {
 		if ((rc = db_conn_open(&p->workers[i]->conn, p->conninfo, err))
 		    != TP_OK) {
@@ -737,6 +749,16 @@ dtp_pool_stop(dtp_pool *p, int64_t drain_ms)
 		}
 	}
 
+	/* The finisher writes what the workers handed it, then ends. */
+	pthread_mutex_lock(&p->fin_mu);
+	p->fin_stop = true;
+	pthread_cond_broadcast(&p->fin_cv);
+	pthread_mutex_unlock(&p->fin_mu);
+	if (p->finisher_started) {
+		pthread_join(p->finisher, NULL);
+		p->finisher_started = false;
+	}
+
 	/* 6. Hand back at once what stopped handlers still hold. */
 	if (n_left > 0 && p->tick_conn != NULL) {
 		int    released = 0;
@@ -766,6 +788,7 @@ dtp_pool_free(dtp_pool *p)
 	}
 	db_conn_free(p->dispatch_conn);
 	db_conn_free(p->tick_conn);
+	db_conn_free(p->finish_conn);
 	for (int i = 0; i < p->opts.workers; i++) {
 		db_conn_free(p->workers[i]->conn);
 		free(p->workers[i]);
@@ -784,6 +807,7 @@ dtp_pool_free(dtp_pool *p)
 	free(p->ends);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->fin_cv);
+	pthread_cond_destroy(&p->fin_room_cv);
 	pthread_mutex_destroy(&p->fin_mu);
 	free(p->queue);
 	free(p->slots);
