@@ -39,10 +39,18 @@ static const tp_cfg_opt opts[] = {
 	{ "connection-timeout-s", "SHIM_CONNECTION_TIMEOUT_S", NULL, TP_CFG_INT,
 	    "30", 1, 86400, offsetof(shim_config, connection_timeout_s),
 	    "idle seconds before an HTTP connection is closed" },
+	/*
+	 * libmicrohttpd zeroes the whole pool after each request, so every
+	 * open keep-alive connection keeps this much resident, plus 1-3
+	 * KiB: 8 KiB keeps 1,000 connections under 32 MiB (shim/README.md,
+	 * "Memory").
+	 */
 	{ "memory-limit-bytes", "SHIM_MEMORY_LIMIT_BYTES", NULL, TP_CFG_INT,
-	    "32768", 8 * KIB, 16 * MIB,
+	    "8192", 8 * KIB, 16 * MIB,
 	    offsetof(shim_config, memory_limit_bytes),
-	    "memory per HTTP connection for its headers and buffers" },
+	    "memory per HTTP connection for its request line, headers and "
+	    "read buffer: the request line and headers must fit in it "
+	    "(larger is 431, or 414 for the URL); bodies are kept apart" },
 	{ "max-body-bytes", "SHIM_MAX_BODY_BYTES", NULL, TP_CFG_INT, "266240",
 	    1, 64 * MIB, offsetof(shim_config, max_body_bytes),
 	    "largest request body (default: a 256 KiB payload plus 4 KiB); "

@@ -9,7 +9,8 @@
  *      declared body size; answer at once on any failure (MHD then closes
  *      the connection without reading a body);
  *   2. next calls: collect the body (up to max_body_bytes, the excess is
- *      dropped and answered 413);
+ *      dropped and answered 413) in the request's own heap buffer, never
+ *      in MHD's per-connection pool, which stays small (see listen_one);
  *   3. last call: parse, build the RPC request, count the request in
  *      in_flight, MHD_suspend_connection, rpc_client_call_async;
  *   4. done_cb (an nng thread, must not block): store the status, set done,
@@ -658,6 +659,15 @@ listen_one(listener *l, const char *addr, const shim_config *cfg, tp_err *err)
 	if (pool > (unsigned int) cfg->max_connections) {
 		pool = (unsigned int) cfg->max_connections;
 	}
+	/*
+	 * The connection memory limit is MHD's per-connection pool: request
+	 * line, headers, read buffer, response headers. MHD zeroes all of it
+	 * after each request, so an idle keep-alive connection keeps the
+	 * whole pool resident; bodies go to take_body's buffer instead, and
+	 * the default (config.c) stays small. The read buffer's growth step
+	 * (MHD_OPTION_CONNECTION_MEMORY_INCREMENT) keeps its 1 KiB default:
+	 * it changes when the buffer grows, not how much stays resident.
+	 */
 	errno = 0;
 	l->d  = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, l,
 	     MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL, MHD_OPTION_SOCK_ADDR,

@@ -3,7 +3,8 @@
  * `taskpilot` and `tpgateway` processes, HTTP through the harness. Covers
  * the Day-4 flow over REST, binding twice, cancel (pending and final),
  * idempotent creates, unknown ids, bad bodies and ids, 405 + Allow, unknown
- * paths, 413 (declared and chunked), the error body's shape, bearer token
+ * paths, 413 (declared and chunked), headers and bodies against the
+ * connection's memory (431), the error body's shape, bearer token
  * auth, HEAD, a task's own retry backoff, services that do not answer
  * (503), GET /metrics (checked by the strict parser of test/unit/prom_expo.c,
  * and by promtool when it is installed), and a clean exit.
@@ -1272,6 +1273,49 @@ test_gateway_chunked_body_over_limit_is_413(void **state)
 	free(raw);
 }
 
+/*
+ * The connection's memory (--memory-limit-bytes, left at its default here)
+ * holds the request line and headers, not the body: 6 KiB of headers with
+ * a 12 KiB body, more than the whole pool, are served; a 64 KiB header
+ * is 431.
+ */
+static void
+test_gateway_connection_memory_holds_headers_not_body(void **state)
+{
+	enum { PAD = 6 * 1024, PAYLOAD = 12 * 1024, BIG = 64 * 1024 };
+	char  *headers = malloc(PAD + 16);
+	char  *body    = malloc(PAYLOAD + 64);
+	char  *text    = malloc(BIG + 64);
+	char  *raw;
+	resp   r;
+	size_t n;
+	(void) state;
+
+	n = (size_t) sprintf(headers, "X-Pad: ");
+	memset(headers + n, 'h', PAD);
+	sprintf(headers + n + PAD, "\r\n");
+	n = (size_t) sprintf(body, "{\"type\":\"demo\",\"payload\":\"");
+	memset(body + n, 'p', PAYLOAD);
+	sprintf(body + n + PAYLOAD, "\"}");
+	req(&r, pilot_port, "POST", "/api/tasks", body, headers);
+	expect_status(&r, 201, "6 KiB of headers, a 12 KiB payload");
+	assert_int_equal(strlen(str_field(&r, "payload")), PAYLOAD);
+	resp_free(&r);
+
+	n = (size_t) sprintf(
+	    text, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	memset(text + n, 'b', BIG);
+	sprintf(text + n + BIG, "\r\n\r\n");
+	raw = raw_request(dtp_port, text);
+	if (strncmp(raw, "HTTP/1.1 431 ", 13) != 0) {
+		fail_msg("want 431 for a 64 KiB header, got: %.80s", raw);
+	}
+	free(raw);
+	free(text);
+	free(body);
+	free(headers);
+}
+
 static void
 test_gateway_services_down_are_503(void **state)
 {
@@ -1634,6 +1678,8 @@ main(void)
 		cmocka_unit_test(test_gateway_auth),
 		cmocka_unit_test(test_gateway_head_is_get_without_body),
 		cmocka_unit_test(test_gateway_chunked_body_over_limit_is_413),
+		cmocka_unit_test(
+		    test_gateway_connection_memory_holds_headers_not_body),
 		cmocka_unit_test(test_gateway_services_down_are_503),
 		cmocka_unit_test(test_gateway_metrics),
 		cmocka_unit_test(test_gateway_keeps_serving_after_garbage),
