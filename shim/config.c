@@ -174,7 +174,13 @@ check_listen(const char *flag, const char *env, const char *value, tp_err *err)
 tp_status
 shim_config_check(const shim_config *cfg, tp_err *err)
 {
+	static const rpc_tls_flags tls_flags = {
+		.cert = { "tls-cert", "SHIM_TLS_CERT" },
+		.key  = { "tls-key", "SHIM_TLS_KEY" },
+		.ca   = { "tls-ca", "SHIM_TLS_CA" },
+	};
 	tp_log_level level;
+	rpc_tls_opts tls;
 	tp_status    rc;
 
 	if ((rc = check_listen(
@@ -204,17 +210,7 @@ shim_config_check(const shim_config *cfg, tp_err *err)
 		    "invalid value for --pilot-url (SHIM_PILOT_URL): \"\": "
 		    "expected an nng URL");
 	}
-	if (is_set(cfg->tls_cert) != is_set(cfg->tls_key)) {
-		return tp_err_set(err, TP_INVALID_ARGUMENT,
-		    "--tls-cert (SHIM_TLS_CERT) and --tls-key (SHIM_TLS_KEY) "
-		    "go together: set both or neither");
-	}
-	if (is_set(cfg->tls_cert) && !is_set(cfg->tls_ca)) {
-		return tp_err_set(err, TP_INVALID_ARGUMENT,
-		    "--tls-cert (SHIM_TLS_CERT) needs --tls-ca (SHIM_TLS_CA): "
-		    "a TLS client verifies the server against it");
-	}
-	return TP_OK;
+	return rpc_tls_check(shim_config_tls(&tls, cfg), false, &tls_flags, err);
 }
 
 const rpc_tls_opts *
