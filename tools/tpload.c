@@ -6,9 +6,24 @@
  * cannot hide its queueing), and reports throughput, errors by status and
  * latency percentiles from a log-linear histogram.
  *
- * Threads: one per in-flight slot. Each owns its connection (REST) or shares
- * the thread-safe RPC client, and its own histogram, merged at the end and
- * once a second for the progress line (under the stats lock).
+ * Client models. Over RPC, when every operation of the mix is create, get or
+ * cancel (one call, or two for a cancel and for a get with nothing to read
+ * yet), the calls are asynchronous (rpc_client_call_async), as in
+ * bench/nng_floor.c: --concurrency slots, each with at most one call in
+ * flight, and no thread of ours per slot. In the closed loop each slot's
+ * completion callback, on an nng thread, records the operation and starts
+ * the slot's next one at once; in the open loop one scheduler thread starts
+ * operations at their intended times on idle slots, and a completing slot
+ * itself takes the next operation already due (queued, since every slot
+ * was busy when it fell due). Callbacks record into a histogram of their
+ * own thread (thread_stats), merged into the totals by the main thread once
+ * a second. The other operations (bind, e2e: several dependent calls and a
+ * poll) and the REST target run one thread per slot, each with its own
+ * connection (REST) or sharing the thread-safe RPC client, and its own
+ * histogram, flushed under the stats lock every 100 ms.
+ *
+ * Lock order: shared.mu, then a thread_stats' mu. shared.qmu (the open
+ * loop's queue) is never held with either.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +63,9 @@ typedef enum op_kind {
 
 static const char *const op_names[OP_COUNT]
     = { "create", "get", "cancel", "bind", "e2e" };
+
+/* A cancel's task is due this far ahead, so the cancel finds it PENDING. */
+#define CANCEL_RUN_DELAY_MS (3600 * 1000)
 
 typedef struct config {
 	const char *target;
@@ -150,6 +168,9 @@ typedef struct stats {
 	uint64_t ok;
 } stats;
 
+typedef struct slot         slot;
+typedef struct thread_stats thread_stats;
+
 typedef struct shared {
 	const config *cfg;
 	bool          rest;
@@ -166,18 +187,31 @@ typedef struct shared {
 	atomic_llong  next_op;    /* open loop: next operation's index */
 	atomic_llong  measured;   /* operations counted so far */
 	atomic_bool   stop;
-	atomic_int    running;   /* worker threads not yet finished */
+	atomic_int    running;   /* threads, or async: busy slots + sched */
 	long long     unstarted; /* open loop: due in the window, never run */
 	int64_t       ids_lo;    /* --ids: fallback range for get (0: none) */
 	int64_t       ids_hi;
 	FILE         *record;   /* --record, or NULL (stdio locks it) */
 	int64_t       unix0_us; /* wall clock at t0_us, for --record */
+	bool          async;    /* the asynchronous model (the top) */
+	slot         *slots;    /* its slots, --concurrency of them */
 	/* Ids created, for get and cancel to use (ring, guarded by mu). */
 	pthread_mutex_t mu;
 	int64_t         ids[4096]; // guarded by mu
 	size_t          n_ids;     // guarded by mu
 	stats           total;     // guarded by mu
 	stats           window; // guarded by mu: since the last progress line
+	thread_stats   *tstats; // guarded by mu: the async callbacks' stats
+	/*
+	 * The asynchronous open loop: qmu guards the schedule, next_op
+	 * included (atomic for the thread model's sake). The scheduler
+	 * waits on qcv (on the monotonic clock) for an operation's time, or
+	 * for an idle slot when sched_wants_slot; stop broadcasts it.
+	 */
+	pthread_mutex_t qmu;
+	pthread_cond_t  qcv;
+	slot           *idle;             // guarded by qmu: nothing in flight
+	bool            sched_wants_slot; // guarded by qmu
 } shared;
 
 typedef struct worker {
@@ -427,6 +461,35 @@ body_int(const char *body, const char *key, const char *outer)
 
 /* --- RPC operations ----------------------------------------------------- */
 
+/* create_req fills *req with a CreateTask due run_delay_ms from now. */
+static void
+create_req(dtp_v1_Request *req, const shared *sh, int64_t run_delay_ms)
+{
+	memset(req, 0, sizeof(*req));
+	req->which_call = dtp_v1_Request_create_task_tag;
+	snprintf(req->call.create_task.type, sizeof(req->call.create_task.type),
+	    "%s", sh->cfg->type);
+	req->call.create_task.payload = sh->payload;
+	if (run_delay_ms > 0) {
+		req->call.create_task.has_run_at_ms = true;
+		req->call.create_task.run_at_ms
+		    = tp_clock_unix_ms() + run_delay_ms;
+	}
+}
+
+/* task_req fills *req with a GetTask or a CancelTask (call) of task id. */
+static void
+task_req(dtp_v1_Request *req, pb_size_t call, int64_t id)
+{
+	memset(req, 0, sizeof(*req));
+	req->which_call = call;
+	if (call == dtp_v1_Request_get_task_tag) {
+		req->call.get_task.id = id;
+	} else {
+		req->call.cancel_task.id = id;
+	}
+}
+
 static tp_status
 rpc_create(shared *sh, int64_t run_delay_ms, int64_t *id, tp_err *err)
 {
@@ -435,17 +498,8 @@ rpc_create(shared *sh, int64_t run_delay_ms, int64_t *id, tp_err *err)
 	rpc_call_opts  co = { .timeout_ms = (int) sh->cfg->timeout_ms };
 	tp_status      rc;
 
-	memset(&req, 0, sizeof(req));
+	create_req(&req, sh, run_delay_ms);
 	memset(&rep, 0, sizeof(rep));
-	req.which_call = dtp_v1_Request_create_task_tag;
-	snprintf(req.call.create_task.type, sizeof(req.call.create_task.type),
-	    "%s", sh->cfg->type);
-	req.call.create_task.payload = sh->payload;
-	if (run_delay_ms > 0) {
-		req.call.create_task.has_run_at_ms = true;
-		req.call.create_task.run_at_ms
-		    = tp_clock_unix_ms() + run_delay_ms;
-	}
 	rc = rpc_client_call(sh->dtp, &req, &rep, &co, err);
 	if (rc == TP_OK) {
 		*id = rep.result.create_task.task.id;
@@ -464,14 +518,8 @@ rpc_task(shared *sh, pb_size_t call, int64_t id, dtp_v1_Task *out, tp_err *err)
 	    = { .timeout_ms = (int) sh->cfg->timeout_ms, .idempotent = true };
 	tp_status rc;
 
-	memset(&req, 0, sizeof(req));
+	task_req(&req, call, id);
 	memset(&rep, 0, sizeof(rep));
-	req.which_call = call;
-	if (call == dtp_v1_Request_get_task_tag) {
-		req.call.get_task.id = id;
-	} else {
-		req.call.cancel_task.id = id;
-	}
 	rc = rpc_client_call(sh->dtp, &req, &rep, &co, err);
 	if (rc == TP_OK) {
 		const dtp_v1_Task *t = call == dtp_v1_Request_get_task_tag
@@ -671,9 +719,8 @@ run_op(worker *w, op_kind op, int64_t *prep_end_us, int64_t *start_lag_us,
 		    ? rest_task(w, "GET", id, "", NULL)
 		    : rpc_task(sh, dtp_v1_Request_get_task_tag, id, NULL, &err);
 	case OP_CANCEL: {
-		/* A task far in the future, so the cancel finds it PENDING. */
-		rc = sh->rest ? rest_create(w, 3600 * 1000, &id)
-		              : rpc_create(sh, 3600 * 1000, &id, &err);
+		rc = sh->rest ? rest_create(w, CANCEL_RUN_DELAY_MS, &id)
+		              : rpc_create(sh, CANCEL_RUN_DELAY_MS, &id, &err);
 		if (rc != TP_OK) {
 			return rc;
 		}
@@ -827,6 +874,400 @@ worker_main(void *arg)
 	flush_local(w, tp_clock_mono_us());
 	atomic_fetch_sub(&sh->running, 1);
 	return NULL;
+}
+
+/* --- the asynchronous model ---------------------------------------------- */
+
+/*
+ * thread_stats: what the completion callbacks that ran on one thread
+ * recorded since collect() last took it. A thread runs one callback at a
+ * time, so mu is contended only by collect(), once a second.
+ */
+struct thread_stats {
+	thread_stats   *next; /* guarded by shared.mu */
+	pthread_mutex_t mu;
+	stats           s;       // guarded by mu
+	int64_t        *rec;     // guarded by mu: --record, id and unix us
+	size_t          n_rec;   // guarded by mu: pairs in rec
+	size_t          cap_rec; // guarded by mu: pairs rec can hold
+};
+
+/* This thread's stats; one run per process, so no owner to check. */
+static _Thread_local thread_stats *my_stats;
+
+static thread_stats *
+thread_stats_get(shared *sh)
+{
+	thread_stats *t = my_stats;
+
+	if (t == NULL) {
+		t = tp_xcalloc(1, sizeof(*t));
+		pthread_mutex_init(&t->mu, NULL);
+		stats_init(&t->s);
+		pthread_mutex_lock(&sh->mu);
+		t->next    = sh->tstats;
+		sh->tstats = t;
+		pthread_mutex_unlock(&sh->mu);
+		my_stats = t;
+	}
+	return t;
+}
+
+/*
+ * collect moves what the callbacks recorded into the totals and the
+ * progress window, and writes their --record lines: here, on the main
+ * thread, so that no callback waits on the file.
+ */
+static void
+collect(shared *sh)
+{
+	int64_t *rec = NULL;
+	size_t   n = 0, cap = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	for (thread_stats *t = sh->tstats; t != NULL; t = t->next) {
+		pthread_mutex_lock(&t->mu);
+		stats_merge(&sh->total, &t->s);
+		stats_merge(&sh->window, &t->s);
+		stats_init(&t->s);
+		if (t->n_rec > 0) {
+			if (n + t->n_rec > cap) {
+				cap = (n + t->n_rec) * 2;
+				rec = tp_xrealloc(rec, cap * 2 * sizeof(*rec));
+			}
+			memcpy(
+			    rec + 2 * n, t->rec, t->n_rec * 2 * sizeof(*rec));
+			n += t->n_rec;
+			t->n_rec = 0;
+		}
+		pthread_mutex_unlock(&t->mu);
+	}
+	pthread_mutex_unlock(&sh->mu);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(sh->record, "%" PRId64 " %" PRId64 "\n", rec[2 * i],
+		    rec[2 * i + 1]);
+	}
+	free(rec);
+}
+
+static void
+thread_stats_free_all(shared *sh)
+{
+	thread_stats *t = sh->tstats;
+
+	while (t != NULL) {
+		thread_stats *next = t->next;
+		pthread_mutex_destroy(&t->mu);
+		free(t->rec);
+		free(t);
+		t = next;
+	}
+	sh->tstats = NULL;
+}
+
+/*
+ * slot: one of the --concurrency operations in flight, with at most one
+ * call in flight. Its fields are written by whoever starts its operation
+ * or call (the main thread, the scheduler, or the slot's own callback) and
+ * read by the callback of that call: the RPC client orders the two.
+ */
+struct slot {
+	shared      *sh;
+	slot        *next_idle; // guarded by sh->qmu
+	unsigned     seed;
+	op_kind      op;
+	bool         prep;     /* the call in flight makes the task to use */
+	int64_t      intended; /* open loop: its due time; closed: its start */
+	int64_t      prep_end; /* when the preparation ended, or 0 */
+	int64_t      id;       /* the task created or used, or 0 */
+	dtp_v1_Reply rep;      /* the call's reply, until its callback */
+};
+
+static void slot_done_cb(
+    void *arg, tp_status code, const tp_err *err, void *rep);
+
+/*
+ * slot_call starts the slot's next call: the create that prepares a get or
+ * a cancel, or the operation's own call. Returns TP_OK when the callback
+ * will run, else the status the call ended with at once.
+ */
+static tp_status
+slot_call(slot *s)
+{
+	shared        *sh = s->sh;
+	dtp_v1_Request req;
+	rpc_call_opts  co = { .timeout_ms = (int) sh->cfg->timeout_ms };
+	tp_err         err;
+
+	if (s->op == OP_CREATE) {
+		create_req(&req, sh, sh->cfg->run_delay_ms);
+	} else if (s->prep) {
+		create_req(&req, sh,
+		    s->op == OP_CANCEL ? CANCEL_RUN_DELAY_MS
+		                       : sh->cfg->run_delay_ms);
+	} else {
+		task_req(&req,
+		    s->op == OP_GET ? dtp_v1_Request_get_task_tag
+		                    : dtp_v1_Request_cancel_task_tag,
+		    s->id);
+		co.idempotent = true;
+	}
+	return rpc_client_call_async(
+	    sh->dtp, &req, &s->rep, &co, slot_done_cb, s, &err);
+}
+
+/*
+ * slot_begin starts an operation on the slot, intended at intended:
+ * returns as slot_call does.
+ */
+static tp_status
+slot_begin(slot *s, int64_t intended)
+{
+	shared *sh = s->sh;
+
+	s->op       = sh->mix[(unsigned) rand_r(&s->seed) % 100];
+	s->intended = intended;
+	s->prep_end = 0;
+	s->id       = 0;
+	s->prep     = s->op == OP_CANCEL;
+	if (s->op == OP_GET) {
+		/* Nothing to read yet (a mix's first operations): the task
+		 * to read is made first, as a cancel's is. */
+		s->id   = pick_id(sh, &s->seed);
+		s->prep = s->id == 0;
+	}
+	return slot_call(s);
+}
+
+/*
+ * slot_park: the slot has nothing to do. The open loop's scheduler may
+ * start it again; the main thread waits for every slot to park.
+ */
+static void
+slot_park(slot *s)
+{
+	shared *sh = s->sh;
+
+	pthread_mutex_lock(&sh->qmu);
+	s->next_idle = sh->idle;
+	sh->idle     = s;
+	if (sh->sched_wants_slot) {
+		pthread_cond_signal(&sh->qcv);
+	}
+	/* The last touch of sh by this callback: main may then tear down. */
+	atomic_fetch_sub(&sh->running, 1);
+	pthread_mutex_unlock(&sh->qmu);
+}
+
+/* due_us: when the open loop's operation i is due. */
+static int64_t
+due_us(const shared *sh, long long i)
+{
+	return sh->t0_us
+	    + (int64_t) ((double) i * 1e6 / (double) sh->cfg->rate);
+}
+
+/*
+ * op_done counts the slot's operation, ended with rc, exactly as
+ * worker_main does, and tells whether the slot goes on with another one
+ * (s->intended then set), or parked. The open loop's next operation goes
+ * to this slot when it is already due: it queued while every slot was
+ * busy, and its latency counts from its due time.
+ */
+static bool
+op_done(slot *s, tp_status rc)
+{
+	shared   *sh    = s->sh;
+	int64_t   t1    = tp_clock_mono_us();
+	int64_t   from  = s->intended;
+	long long n_req = sh->cfg->requests;
+	bool      counted;
+
+	counted = s->intended >= sh->measure_us
+	    && (sh->end_us == 0 || s->intended < sh->end_us);
+	if (sh->cfg->rate == 0 && s->prep_end > 0) {
+		from = s->prep_end; /* as worker_main */
+	}
+	if (counted && n_req > 0
+	    && atomic_fetch_add(&sh->measured, 1) >= n_req) {
+		atomic_store(&sh->stop, true);
+		slot_park(s);
+		return false;
+	}
+	if (counted) {
+		thread_stats *t = thread_stats_get(sh);
+
+		pthread_mutex_lock(&t->mu);
+		if (rc == TP_OK) {
+			t->s.ok++;
+			tp_hist_record(&t->s.lat_us, t1 - from);
+			if (sh->record != NULL && s->op == OP_CREATE
+			    && s->id > 0) {
+				if (t->n_rec == t->cap_rec) {
+					t->cap_rec = t->cap_rec ? t->cap_rec * 2
+					                        : 1024;
+					t->rec     = tp_xrealloc(t->rec,
+					        t->cap_rec * 2 * sizeof(*t->rec));
+				}
+				t->rec[2 * t->n_rec] = s->id;
+				t->rec[2 * t->n_rec + 1]
+				    = sh->unix0_us + (from - sh->t0_us);
+				t->n_rec++;
+			}
+		} else {
+			t->s.errors[rc]++;
+		}
+		pthread_mutex_unlock(&t->mu);
+	}
+	if (sh->cfg->rate == 0) {
+		if (atomic_load(&sh->stop)
+		    || (sh->end_us > 0 && t1 >= sh->end_us)) {
+			slot_park(s);
+			return false;
+		}
+		s->intended = tp_clock_mono_us();
+		return true;
+	}
+	pthread_mutex_lock(&sh->qmu);
+	{
+		long long i        = atomic_load(&sh->next_op);
+		int64_t   intended = due_us(sh, i);
+
+		if (!atomic_load(&sh->stop)
+		    && (sh->end_us == 0 || intended < sh->end_us)
+		    && intended <= tp_clock_mono_us()) {
+			atomic_store(&sh->next_op, i + 1);
+			pthread_mutex_unlock(&sh->qmu);
+			s->intended = intended;
+			return true;
+		}
+	}
+	pthread_mutex_unlock(&sh->qmu);
+	slot_park(s);
+	return false;
+}
+
+/*
+ * slot_run carries the slot on from a call that ended with rc (in its
+ * callback, or at once when it could not start): to the operation's
+ * second call, or to its end and then to the slot's next operation, until
+ * a call is in flight or the slot is parked. A loop, so that calls failing
+ * at once do not recurse.
+ */
+static void
+slot_run(slot *s, tp_status rc)
+{
+	shared *sh = s->sh;
+
+	for (;;) {
+		if (rc == TP_OK) {
+			if (s->prep || s->op == OP_CREATE) {
+				s->id = s->rep.result.create_task.task.id;
+				remember_id(sh, s->id);
+			}
+			pb_release(dtp_v1_Reply_fields, &s->rep);
+			if (s->prep) {
+				s->prep     = false;
+				s->prep_end = tp_clock_mono_us();
+				rc          = slot_call(s);
+				if (rc == TP_OK) {
+					return;
+				}
+				continue; /* the operation's own call failed */
+			}
+		}
+		if (!op_done(s, rc)) {
+			return;
+		}
+		if ((rc = slot_begin(s, s->intended)) == TP_OK) {
+			return;
+		}
+	}
+}
+
+/*
+ * slot_done_cb: a slot's call ended. On an nng thread: nothing here waits
+ * but for a lock held briefly (the id ring, the thread's stats, the open
+ * loop's schedule), and the next call is started without waiting.
+ */
+static void
+slot_done_cb(void *arg, tp_status code, const tp_err *err, void *rep)
+{
+	(void) err;
+	(void) rep;
+	slot_run(arg, code);
+}
+
+/* slot_start starts an operation on a slot that had none in flight. */
+static void
+slot_start(slot *s, int64_t intended)
+{
+	tp_status rc = slot_begin(s, intended);
+
+	if (rc != TP_OK) {
+		slot_run(s, rc);
+	}
+}
+
+/*
+ * sched_main: the open loop's scheduler. Operation i is due at t0 + i /
+ * rate; it starts on an idle slot at that time, or, when every slot is
+ * busy, on the first slot to finish (op_done). Counts for one in running
+ * until it ends: at the window's end, or at stop.
+ */
+static void *
+sched_main(void *arg)
+{
+	shared *sh = arg;
+
+	pthread_mutex_lock(&sh->qmu);
+	while (!atomic_load(&sh->stop)) {
+		long long i        = atomic_load(&sh->next_op);
+		int64_t   intended = due_us(sh, i);
+		slot     *s;
+
+		if (sh->end_us > 0 && intended >= sh->end_us) {
+			break;
+		}
+		if (intended > tp_clock_mono_us()) {
+			struct timespec ts = { (time_t) (intended / 1000000),
+				(long) (intended % 1000000) * 1000 };
+			/* Woken early by stop; a timeout is the usual end. */
+			(void) pthread_cond_timedwait(&sh->qcv, &sh->qmu, &ts);
+			continue;
+		}
+		if ((s = sh->idle) == NULL) {
+			/* Due with every slot busy: queued. The first slot to
+			 * finish takes it; a slot parks (and wakes us) only
+			 * when nothing is due. */
+			sh->sched_wants_slot = true;
+			pthread_cond_wait(&sh->qcv, &sh->qmu);
+			sh->sched_wants_slot = false;
+			continue;
+		}
+		sh->idle = s->next_idle;
+		atomic_store(&sh->next_op, i + 1);
+		atomic_fetch_add(&sh->running, 1);
+		pthread_mutex_unlock(&sh->qmu);
+		slot_start(s, intended);
+		pthread_mutex_lock(&sh->qmu);
+	}
+	atomic_fetch_sub(&sh->running, 1);
+	pthread_mutex_unlock(&sh->qmu);
+	return NULL;
+}
+
+/* mix_is_async: every operation of the mix is a single-call one (the top). */
+static bool
+mix_is_async(const shared *sh)
+{
+	for (int i = 0; i < 100; i++) {
+		if (sh->mix[i] != OP_CREATE && sh->mix[i] != OP_GET
+		    && sh->mix[i] != OP_CANCEL) {
+			return false;
+		}
+	}
+	return true;
 }
 
 /* --- setup, progress and the summary ------------------------------------ */
@@ -1079,14 +1520,16 @@ report(const config *cfg, const shared *sh, double secs)
 int
 main(int argc, char **argv)
 {
-	config          cfg;
-	shared         *sh;
-	worker         *ws;
-	rpc_client_opts ro = { 0 };
-	tp_err          err;
-	int             rc;
-	int64_t         last_us, drain_us;
-	double          secs;
+	config             cfg;
+	shared            *sh;
+	worker            *ws = NULL;
+	pthread_t          sched;
+	pthread_condattr_t ca;
+	rpc_client_opts    ro = { 0 };
+	tp_err             err;
+	int                rc;
+	int64_t            last_us, drain_us;
+	double             secs;
 
 	rc = tp_cfg_parse(&spec, &cfg, argc, argv, NULL, NULL);
 	if (rc >= 0) {
@@ -1101,6 +1544,11 @@ main(int argc, char **argv)
 	sh      = tp_xcalloc(1, sizeof(*sh));
 	sh->cfg = &cfg;
 	pthread_mutex_init(&sh->mu, NULL);
+	pthread_mutex_init(&sh->qmu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* sched_main */
+	pthread_cond_init(&sh->qcv, &ca);
+	pthread_condattr_destroy(&ca);
 	stats_init(&sh->total);
 	stats_init(&sh->window);
 	if (!build_mix(sh, &cfg)) {
@@ -1175,17 +1623,41 @@ main(int argc, char **argv)
 	sh->end_us     = cfg.duration_s > 0 && cfg.requests == 0
 	        ? sh->measure_us + cfg.duration_s * 1000000
 	        : 0;
-	ws             = tp_xcalloc((size_t) cfg.concurrency, sizeof(*ws));
-	atomic_store(&sh->running, (int) cfg.concurrency);
-	for (long long i = 0; i < cfg.concurrency; i++) {
-		ws[i].sh       = sh;
-		ws[i].index    = (int) i;
-		ws[i].fd       = -1;
-		ws[i].pilot_fd = -1;
-		ws[i].seed     = (unsigned) (i * 7919 + 17);
-		stats_init(&ws[i].local);
-		ws[i].last_flush_us = sh->t0_us;
-		pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
+	sh->async      = !sh->rest && mix_is_async(sh);
+	if (sh->async) {
+		sh->slots
+		    = tp_xcalloc((size_t) cfg.concurrency, sizeof(*sh->slots));
+		for (long long i = 0; i < cfg.concurrency; i++) {
+			sh->slots[i].sh   = sh;
+			sh->slots[i].seed = (unsigned) (i * 7919 + 17);
+		}
+		if (cfg.rate > 0) {
+			/* Every slot idle; the scheduler counts as running. */
+			for (long long i = cfg.concurrency - 1; i >= 0; i--) {
+				sh->slots[i].next_idle = sh->idle;
+				sh->idle               = &sh->slots[i];
+			}
+			atomic_store(&sh->running, 1);
+			pthread_create(&sched, NULL, sched_main, sh);
+		} else {
+			atomic_store(&sh->running, (int) cfg.concurrency);
+			for (long long i = 0; i < cfg.concurrency; i++) {
+				slot_start(&sh->slots[i], tp_clock_mono_us());
+			}
+		}
+	} else {
+		ws = tp_xcalloc((size_t) cfg.concurrency, sizeof(*ws));
+		atomic_store(&sh->running, (int) cfg.concurrency);
+		for (long long i = 0; i < cfg.concurrency; i++) {
+			ws[i].sh       = sh;
+			ws[i].index    = (int) i;
+			ws[i].fd       = -1;
+			ws[i].pilot_fd = -1;
+			ws[i].seed     = (unsigned) (i * 7919 + 17);
+			stats_init(&ws[i].local);
+			ws[i].last_flush_us = sh->t0_us;
+			pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
+		}
 	}
 
 	/*
@@ -1214,6 +1686,7 @@ main(int argc, char **argv)
 		if (now - last_us >= 1000000 || done) {
 			stats    w;
 			uint64_t errs = 0;
+			collect(sh);
 			pthread_mutex_lock(&sh->mu);
 			w = sh->window;
 			stats_init(&sh->window);
@@ -1239,7 +1712,21 @@ main(int argc, char **argv)
 	}
 	secs = (double) (tp_clock_mono_us() - sh->measure_us) / 1e6;
 	atomic_store(&sh->stop, true);
-	for (long long i = 0; i < cfg.concurrency; i++) {
+	if (sh->async) {
+		/* The scheduler, if any, may wait for a slot or a due time. */
+		pthread_mutex_lock(&sh->qmu);
+		pthread_cond_broadcast(&sh->qcv);
+		pthread_mutex_unlock(&sh->qmu);
+		if (cfg.rate > 0) {
+			pthread_join(sched, NULL);
+		}
+		/* The calls in flight end by their deadline at the latest. */
+		while (atomic_load(&sh->running) > 0) {
+			usleep(1000);
+		}
+		collect(sh);
+	}
+	for (long long i = 0; ws != NULL && i < cfg.concurrency; i++) {
 		pthread_join(ws[i].thr, NULL);
 		if (ws[i].fd >= 0) {
 			close(ws[i].fd);
@@ -1272,10 +1759,15 @@ main(int argc, char **argv)
 		    strerror(errno));
 		rc = 1;
 	}
+	/* After every callback has returned (rpc_client_free waits). */
 	rpc_client_free(sh->dtp);
 	rpc_client_free(sh->pilot);
+	thread_stats_free_all(sh);
+	free(sh->slots);
 	free(sh->payload);
 	free(ws);
+	pthread_cond_destroy(&sh->qcv);
+	pthread_mutex_destroy(&sh->qmu);
 	pthread_mutex_destroy(&sh->mu);
 	free(sh);
 	return rc < 0 ? 0 : rc;

@@ -13,6 +13,11 @@
  * REST: a tiny HTTP server closes its connection after every second
  * response, without saying so; tpload must reconnect and count every
  * request as answered.
+ *
+ * Against a real dtp (its own database): the asynchronous calls tpload
+ * makes for create, get and cancel, including the create that prepares a
+ * cancel or a first get, count exactly the operations asked for; the open
+ * loop's --record gives each created task its intended start.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -336,6 +341,112 @@ test_tpload_rest_reconnects_when_server_closes(void **state)
 	pthread_join(hs.thr, NULL);
 }
 
+/* --- a real dtp --------------------------------------------------------- */
+
+static void
+dtp_start(th_proc *p, char *url, size_t url_size)
+{
+	const char *db = th_db_create("tpload");
+	char        env[4][600];
+	char       *envp[5];
+	char       *argv[] = { (char *) th_bin("dtp"), NULL };
+
+	snprintf(url, url_size, "tcp://127.0.0.1:%d", th_free_port());
+	snprintf(env[0], sizeof(env[0]), "DTP_LISTEN=%s", url);
+	snprintf(env[1], sizeof(env[1]), "DTP_DATABASE_URL=%s", db);
+	snprintf(env[2], sizeof(env[2]), "DTP_NODE_NAME=tpload-test");
+	snprintf(env[3], sizeof(env[3]), "DTP_WORKERS=2");
+	for (int i = 0; i < 4; i++) {
+		envp[i] = env[i];
+	}
+	envp[4] = NULL;
+	th_proc_start(p, "dtp", argv, envp);
+	if (!th_wait_rpc_health("dtp", url, 30000)) {
+		th_proc_dump_log(p);
+		fail_msg("dtp did not answer Health");
+	}
+}
+
+static void
+dtp_stop(th_proc *p)
+{
+	int rc = th_proc_stop(p, 20000);
+
+	if (rc != 0) {
+		th_proc_dump_log(p);
+	}
+	th_db_drop();
+	assert_int_equal(rc, 0);
+}
+
+static int
+cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *) a, y = *(const long long *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+test_tpload_async_against_dtp(void **state)
+{
+	th_proc     dtp;
+	char        url[64], rec_path[512];
+	json_t     *j;
+	FILE       *f;
+	long long   id, us, ids[400], times[400];
+	int         n             = 0;
+	const char *closed_args[] = { "--target", "dtp", "--url", NULL, "--mix",
+		"create=40,get=30,cancel=30", "--requests", "600", "--duration",
+		"0", "--warmup", "0", "--concurrency", "16", "--run-delay-ms",
+		"3600000", NULL };
+	const char *open_args[]   = { "--target", "dtp", "--url", NULL, "--op",
+		  "create", "--rate", "200", "--duration", "1", "--warmup", "0",
+		  "--concurrency", "4", "--run-delay-ms", "3600000", "--record",
+		  NULL, NULL };
+
+	(void) state;
+	dtp_start(&dtp, url, sizeof(url));
+	closed_args[3] = url;
+	j              = run_tpload("dtp-closed", closed_args);
+	assert_adds_up(j);
+	print_message("dtp closed loop: ok %.0f errors %.0f p99 %.3f ms\n",
+	    num(j, NULL, "ok"), num(j, NULL, "errors"),
+	    num(j, "latency", "p99Ms"));
+	assert_true(num(j, NULL, "ok") == 600);
+	assert_true(num(j, NULL, "errors") == 0);
+	json_decref(j);
+
+	/* Operation i is due at i * 5 ms: 200 of them in the window. */
+	th_tmp_path(rec_path, sizeof(rec_path), "dtp-open.rec");
+	open_args[3]  = url;
+	open_args[17] = rec_path;
+	j             = run_tpload("dtp-open", open_args);
+	assert_adds_up(j);
+	assert_true(num(j, NULL, "ok") == 200);
+	assert_true(num(j, NULL, "errors") == 0);
+	assert_true(num(j, NULL, "unstarted") == 0);
+	json_decref(j);
+	f = fopen(rec_path, "r");
+	assert_non_null(f);
+	while (n < 400 && fscanf(f, "%lld %lld", &id, &us) == 2) {
+		ids[n]   = id;
+		times[n] = us;
+		n++;
+	}
+	fclose(f);
+	assert_int_equal(n, 200);
+	qsort(ids, (size_t) n, sizeof(ids[0]), cmp_ll);
+	qsort(times, (size_t) n, sizeof(times[0]), cmp_ll);
+	for (int i = 0; i < n; i++) {
+		assert_true(ids[i] > 0);
+		assert_true(i == 0 || ids[i] != ids[i - 1]);
+		/* Intended starts, not actual ones: exactly 5 ms apart. */
+		assert_true(times[i] - times[0] == (long long) i * 5000);
+	}
+	dtp_stop(&dtp);
+}
+
 int
 main(void)
 {
@@ -344,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_tpload_closed_loop_hides_stall),
 		cmocka_unit_test(
 		    test_tpload_rest_reconnects_when_server_closes),
+		cmocka_unit_test(test_tpload_async_against_dtp),
 	};
 
 	return cmocka_run_group_tests_name("tpload_sched", tests, NULL, NULL);
