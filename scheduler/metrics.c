@@ -37,6 +37,8 @@ struct dtp_metrics {
 	_Atomic uint64_t abandoned;
 	_Atomic uint64_t finished[DTP_STATE_MAX + 1];
 	_Atomic uint64_t finish_batches;
+	_Atomic uint64_t create_batches;
+	_Atomic uint64_t create_batch_rows;
 	hist             cancel_to_stop;
 	_Atomic uint64_t rpc[N_CALLS][N_CODES];
 	hist             rpc_time[N_CALLS];
@@ -136,6 +138,15 @@ dtp_metrics_finish_batch(dtp_metrics *m)
 {
 	if (m != NULL) {
 		add(&m->finish_batches, 1);
+	}
+}
+
+void
+dtp_metrics_create_batch(dtp_metrics *m, int rows)
+{
+	if (m != NULL && rows > 0) {
+		add(&m->create_batches, 1);
+		add(&m->create_batch_rows, (uint64_t) rows);
 	}
 }
 
@@ -350,6 +361,17 @@ render_counters(buf *b, const dtp_metrics *m)
 	    "together (compare with the SUCCEEDED tasks finished).");
 	put(b, "dtp_finish_batches_total %" PRIu64 "\n",
 	    get(&m->finish_batches));
+	family(b, "dtp_create_batches_total", "counter",
+	    "Statements (each one commit) this node wrote to insert the "
+	    "tasks of CreateTask, several at a time when creates arrive "
+	    "together.");
+	put(b, "dtp_create_batches_total %" PRIu64 "\n",
+	    get(&m->create_batches));
+	family(b, "dtp_create_batch_rows_total", "counter",
+	    "Creates those statements carried (divided by "
+	    "dtp_create_batches_total: the mean batch).");
+	put(b, "dtp_create_batch_rows_total %" PRIu64 "\n",
+	    get(&m->create_batch_rows));
 	family(b, "dtp_cancel_to_stop_seconds", "histogram",
 	    "Time from a cancel reaching this node (its own CancelTask, "
 	    "NOTIFY from another node, or the lease renewal) to the handler "

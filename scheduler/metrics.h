@@ -47,6 +47,11 @@ void dtp_metrics_finished(dtp_metrics *m, dtp_state state, int n);
  * (one commit for one or more of them: the group commit of record.c).
  */
 void dtp_metrics_finish_batch(dtp_metrics *m);
+/*
+ * dtp_metrics_create_batch counts one statement that carried rows creates
+ * (one commit for all of them: the group commit of create_batch.c).
+ */
+void dtp_metrics_create_batch(dtp_metrics *m, int rows);
 /* dtp_metrics_cancel_to_stop records one cancel's latency. */
 void dtp_metrics_cancel_to_stop(dtp_metrics *m, int64_t us);
 

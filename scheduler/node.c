@@ -29,6 +29,7 @@ struct dtp_node {
 	size_t            n_urls;
 	dtp_metrics      *metrics;
 	dtp_pool         *pool;
+	dtp_create_batch *creates;
 	dtp_service       svc;
 	rpc_server       *server;
 	bool              stopped;
@@ -121,6 +122,8 @@ dtp_node_start(
 	n->svc.max_msg_bytes        = (size_t) cfg->max_msg_bytes;
 	n->svc.pool                 = n->pool;
 	n->svc.metrics              = n->metrics;
+	n->creates                  = dtp_create_batch_new(n->metrics);
+	n->svc.creates              = n->creates;
 
 	memset(&so, 0, sizeof(so));
 	so.env            = &proto_dtp_envelope;
@@ -218,6 +221,8 @@ dtp_node_free(dtp_node *n)
 	}
 	(void) dtp_node_stop(n);
 	dtp_pool_free(n->pool);
+	/* After the RPC server, its only user (stopped above). */
+	dtp_create_batch_free(n->creates);
 	dtp_metrics_free(n->metrics);
 	for (size_t i = 0; i < n->n_urls; i++) {
 		free(n->urls[i]);

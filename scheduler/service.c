@@ -250,7 +250,9 @@ create_task(void *tctx, const void *req, void *rep, tp_err *err)
 		nt.idempotency_key = in->idempotency_key;
 	}
 
-	if ((rc = dtp_store_create(&task, &replayed, t->conn, &nt, err))
+	/* With the creates of the other RPC threads: one commit for all. */
+	if ((rc = dtp_create_batch_insert(
+	         &task, &replayed, svc->creates, t->conn, &nt, err))
 	    != TP_OK) {
 		return rc;
 	}

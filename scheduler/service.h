@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/status.h"
+#include "create_batch.h"
 #include "dtp.pb.h"
 #include "metrics.h"
 #include "rpc/server.h"
@@ -24,6 +25,8 @@ typedef struct dtp_service {
 	size_t       max_msg_bytes;
 	dtp_pool    *pool;    /* borrowed: told about new work and cancels */
 	dtp_metrics *metrics; /* borrowed */
+	/* borrowed: the creates' group commit, shared by the RPC threads */
+	dtp_create_batch *creates;
 } dtp_service;
 
 /* Indexed by the request's call tag (rpc_server_opts.handlers). */

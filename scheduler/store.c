@@ -158,6 +158,47 @@ static const char *const sql_by_key
       " FROM dtp.task WHERE idempotency_key = $1::text";
 
 tp_status
+dtp_store_create_by_key(dtp_v1_Task *out, bool *replayed, db_conn *c,
+    const dtp_new_task *nt, tp_err *err)
+{
+	tp_status   rc    = TP_OK;
+	db_rows    *rows  = NULL;
+	const char *kp[3] = { nt->idempotency_key, nt->type, nt->payload };
+
+	if (nt->idempotency_key == NULL) {
+		tp_log_error(
+		    "dtp.store", "insert without a key returned no row");
+		return tp_err_set(err, TP_INTERNAL, "internal error");
+	}
+	/*
+	 * ON CONFLICT waited for the transaction that took the key, so the
+	 * row is committed and this new statement sees it.
+	 */
+	if ((rc = db_exec(c, &rows, sql_by_key, 3, kp, err)) != TP_OK) {
+		goto out;
+	}
+	if (db_rows_count(rows) != 1) {
+		rc = tp_err_set(err, TP_UNAVAILABLE,
+		    "could not create task: idempotency key \"%s\" is in use "
+		    "but its task is not visible yet",
+		    nt->idempotency_key);
+		goto out;
+	}
+	if (!db_rows_bool(rows, 0, N_TASK_COLS)) {
+		rc = tp_err_set(err, TP_ALREADY_EXISTS,
+		    "idempotency key \"%s\" is already used by task %" PRId64
+		    " with a different type or payload",
+		    nt->idempotency_key, db_rows_int64(rows, 0, 0));
+		goto out;
+	}
+	row_to_task(out, rows, 0);
+	*replayed = true;
+out:
+	db_rows_free(rows);
+	return rc;
+}
+
+tp_status
 dtp_store_create(dtp_v1_Task *out, bool *replayed, db_conn *c,
     const dtp_new_task *nt, tp_err *err)
 {
@@ -191,43 +232,209 @@ dtp_store_create(dtp_v1_Task *out, bool *replayed, db_conn *c,
 		*replayed = false;
 		goto out;
 	}
-	/*
-	 * The key is taken. ON CONFLICT waited for the transaction that took
-	 * it, so the row is committed and this new statement sees it.
-	 */
-	db_rows_free(rows);
-	rows = NULL;
-	{
-		const char *kp[3]
-		    = { nt->idempotency_key, nt->type, nt->payload };
-		if (nt->idempotency_key == NULL) {
-			rc = tp_err_set(err, TP_INTERNAL, "internal error");
-			tp_log_error("dtp.store",
-			    "insert without a key returned no row");
-			goto out;
-		}
-		if ((rc = db_exec(c, &rows, sql_by_key, 3, kp, err)) != TP_OK) {
-			goto out;
-		}
-	}
-	if (db_rows_count(rows) != 1) {
-		rc = tp_err_set(err, TP_UNAVAILABLE,
-		    "could not create task: idempotency key \"%s\" is in use "
-		    "but its task is not visible yet",
-		    nt->idempotency_key);
-		goto out;
-	}
-	if (!db_rows_bool(rows, 0, N_TASK_COLS)) {
-		rc = tp_err_set(err, TP_ALREADY_EXISTS,
-		    "idempotency key \"%s\" is already used by task %" PRId64
-		    " with a different type or payload",
-		    nt->idempotency_key, db_rows_int64(rows, 0, 0));
-		goto out;
-	}
-	row_to_task(out, rows, 0);
-	*replayed = true;
+	/* The key is taken. */
+	rc = dtp_store_create_by_key(out, replayed, c, nt, err);
 out:
 	db_rows_free(rows);
+	return rc;
+}
+
+/*
+ * sql_create for many tasks, one array element each: $1 types, $2
+ * payloads, $3 max_attempts, $4 timeouts, $5 run_at in ms, $6 keys, $7
+ * backoff bases, $8 backoff maxima (NULL elements as sql_create's NULLs).
+ * RETURNING comes in no defined order and says nothing of the rows that
+ * found their key taken, so each input row draws its id from the table's
+ * sequence first (as the column default would: a taken key burns one in
+ * both) and the answer is the input LEFT JOINed to the inserted rows by
+ * id, in input order: a NULL id is a taken key. The keyed rows insert in
+ * key order, so that two batches (of two nodes) wanting each other's keys
+ * wait for each other in one order and never deadlock; among equal keys
+ * the earlier row inserts and the later one finds the key taken, as if
+ * they had come one after the other.
+ */
+static const char *const sql_create_many
+    = "WITH input AS MATERIALIZED ("
+      " SELECT u.ord, nextval('dtp.task_id_seq'::regclass) AS id,"
+      " u.type, u.payload, u.max_attempts, u.timeout_ms, u.run_at_ms,"
+      " u.idempotency_key, u.backoff_base_ms, u.backoff_max_ms"
+      " FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[],"
+      " $5::int8[], $6::text[], $7::int8[], $8::int8[]) WITH ORDINALITY"
+      " AS u(type, payload, max_attempts, timeout_ms, run_at_ms,"
+      " idempotency_key, backoff_base_ms, backoff_max_ms, ord)),"
+      " ins AS (INSERT INTO dtp.task (id, type, payload, max_attempts,"
+      " timeout_ms, run_at, idempotency_key, fingerprint, backoff_base_ms,"
+      " backoff_max_ms)"
+      " SELECT id, type, payload, max_attempts, timeout_ms,"
+      " coalesce(to_timestamp(run_at_ms::float8 / 1000), now()),"
+      " idempotency_key,"
+      " CASE WHEN idempotency_key IS NULL THEN NULL"
+      " ELSE md5(octet_length(type)::text || ':' || type || payload) END,"
+      " backoff_base_ms, backoff_max_ms"
+      " FROM input ORDER BY idempotency_key, ord"
+      " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL"
+      " DO NOTHING"
+      " RETURNING *)"
+      " SELECT " TASK_COLS_T ", i.ord"
+      " FROM input i LEFT JOIN ins t ON t.id = i.id ORDER BY i.ord";
+
+/* A growing array literal for sql_create_many. */
+typedef struct create_arr {
+	char  *buf;
+	size_t len;
+	size_t cap;
+} create_arr;
+
+static void
+create_arr_reserve(create_arr *a, size_t more)
+{
+	if (a->len + more + 1 > a->cap) {
+		size_t cap = a->cap > 0 ? a->cap : 64;
+		while (a->len + more + 1 > cap) {
+			cap *= 2;
+		}
+		a->buf = tp_xrealloc(a->buf, cap);
+		a->cap = cap;
+	}
+}
+
+static void
+create_arr_raw(create_arr *a, const char *s, size_t n)
+{
+	create_arr_reserve(a, n);
+	memcpy(a->buf + a->len, s, n);
+	a->len += n;
+	a->buf[a->len] = '\0';
+}
+
+/* create_arr_sep opens the literal before the first element, else a comma. */
+static void
+create_arr_sep(create_arr *a)
+{
+	create_arr_raw(a, a->len == 0 ? "{" : ",", 1);
+}
+
+/*
+ * create_arr_text appends s as one element, double-quoted with '"' and '\'
+ * escaped by a backslash: inside quotes that is all array_in unescapes, so
+ * everything else (commas, braces, spaces, the word NULL, any UTF-8) stands
+ * for itself. s == NULL is the bare word NULL, an SQL NULL.
+ */
+static void
+create_arr_text(create_arr *a, const char *s)
+{
+	size_t n = 2;
+
+	create_arr_sep(a);
+	if (s == NULL) {
+		create_arr_raw(a, "NULL", 4);
+		return;
+	}
+	for (const char *p = s; *p != '\0'; p++) {
+		n += *p == '"' || *p == '\\' ? 2 : 1;
+	}
+	create_arr_reserve(a, n);
+	a->buf[a->len++] = '"';
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\') {
+			a->buf[a->len++] = '\\';
+		}
+		a->buf[a->len++] = *p;
+	}
+	a->buf[a->len++] = '"';
+	a->buf[a->len]   = '\0';
+}
+
+/* create_arr_int appends v, or NULL when is_null. */
+static void
+create_arr_int(create_arr *a, int64_t v, bool is_null)
+{
+	char num[24];
+
+	create_arr_sep(a);
+	if (is_null) {
+		create_arr_raw(a, "NULL", 4);
+		return;
+	}
+	fmt_i64(num, sizeof(num), v);
+	create_arr_raw(a, num, strlen(num));
+}
+
+static void
+create_arr_close(create_arr *a)
+{
+	create_arr_raw(a, "}", 1);
+}
+
+tp_status
+dtp_store_create_many(db_conn *c, dtp_created *tasks, int n, tp_err *err)
+{
+	enum {
+		TYPES,
+		PAYLOADS,
+		ATTEMPTS,
+		TIMEOUTS,
+		RUN_AT,
+		KEYS,
+		BASES,
+		MAXES,
+		N_ARRS
+	};
+	tp_status   rc   = TP_OK;
+	db_rows    *rows = NULL;
+	create_arr  arr[N_ARRS];
+	const char *params[N_ARRS];
+
+	assert(n >= 1);
+	memset(arr, 0, sizeof(arr));
+	for (int i = 0; i < n; i++) {
+		const dtp_new_task *nt = tasks[i].nt;
+		create_arr_text(&arr[TYPES], nt->type);
+		create_arr_text(&arr[PAYLOADS], nt->payload);
+		create_arr_int(&arr[ATTEMPTS], nt->max_attempts, false);
+		create_arr_int(&arr[TIMEOUTS], nt->timeout_ms, false);
+		create_arr_int(&arr[RUN_AT], nt->run_at_ms, nt->run_at_ms <= 0);
+		create_arr_text(&arr[KEYS], nt->idempotency_key);
+		create_arr_int(
+		    &arr[BASES], nt->backoff_base_ms, nt->backoff_base_ms <= 0);
+		create_arr_int(
+		    &arr[MAXES], nt->backoff_max_ms, nt->backoff_max_ms <= 0);
+	}
+	for (int k = 0; k < N_ARRS; k++) {
+		create_arr_close(&arr[k]);
+		params[k] = arr[k].buf;
+	}
+	if ((rc = db_exec(c, &rows, sql_create_many, N_ARRS, params, err))
+	    != TP_OK) {
+		goto out;
+	}
+	/* One row per input row, in input order (see sql_create_many). */
+	if (db_rows_count(rows) != n) {
+		tp_log_error("dtp.store",
+		    "batch insert returned %d rows for %d tasks",
+		    db_rows_count(rows), n);
+		rc = tp_err_set(err, TP_INTERNAL, "internal error");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		if (db_rows_int64(rows, i, N_TASK_COLS) != i + 1) {
+			tp_log_error("dtp.store",
+			    "batch insert answered out of order at row %d", i);
+			rc = tp_err_set(err, TP_INTERNAL, "internal error");
+			goto out;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		tasks[i].inserted = !db_rows_is_null(rows, i, 0);
+		if (tasks[i].inserted) {
+			row_to_task(&tasks[i].task, rows, i);
+		}
+	}
+out:
+	db_rows_free(rows);
+	for (int k = 0; k < N_ARRS; k++) {
+		free(arr[k].buf);
+	}
 	return rc;
 }
 

@@ -80,6 +80,35 @@ TP_MUST_CHECK tp_status dtp_store_create(dtp_v1_Task *out, bool *replayed,
     db_conn *c, const dtp_new_task *nt, tp_err *err);
 
 /*
+ * dtp_store_create_by_key is the second half of dtp_store_create, for a
+ * task whose insert found its idempotency key taken (by a committed row):
+ * the existing task with *replayed = true when type and payload match,
+ * TP_ALREADY_EXISTS otherwise; TP_INTERNAL for a task without a key.
+ */
+TP_MUST_CHECK tp_status dtp_store_create_by_key(dtp_v1_Task *out,
+    bool *replayed, db_conn *c, const dtp_new_task *nt, tp_err *err);
+
+/* One task of a dtp_store_create_many batch. */
+typedef struct dtp_created {
+	const dtp_new_task *nt;       /* borrowed */
+	bool                inserted; /* out: the task is new, in task */
+	dtp_v1_Task         task; /* out when inserted: caller pb_releases */
+} dtp_created;
+
+/*
+ * dtp_store_create_many inserts n tasks (n >= 1) in one statement, hence
+ * one commit, each as dtp_store_create's insert would. On TP_OK every
+ * tasks[i].inserted is set: false for a key taken before or by an earlier
+ * task of the same batch, which dtp_store_create_by_key then resolves. The
+ * statement is all or nothing: a task the database refuses
+ * (TP_INVALID_ARGUMENT, say) fails the whole batch and writes nothing, so
+ * each can then be created alone; TP_UNAVAILABLE leaves the outcome
+ * unknown, as for dtp_store_create.
+ */
+TP_MUST_CHECK tp_status dtp_store_create_many(
+    db_conn *c, dtp_created *tasks, int n, tp_err *err);
+
+/*
  * dtp_store_announce sends NOTIFY dtp_task with payload tag (this node's,
  * so that it can ignore its own) in a transaction of its own: one for any
  * number of tasks committed before it.

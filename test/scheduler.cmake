@@ -49,3 +49,9 @@ tp_add_integration_test(dtp_finish_batch TIMEOUT 180 SOURCES ${dtp_helpers}
 if(TARGET dtp_finish_batch_itest)
 	add_dependencies(dtp_finish_batch_itest dtp)
 endif()
+# The group commit of creates: client threads calling CreateTask at once.
+tp_add_integration_test(dtp_create_batch TIMEOUT 180 SOURCES ${dtp_helpers}
+	LIBS tp_db tp_rpc tp_proto tp_shim Threads::Threads)
+if(TARGET dtp_create_batch_itest)
+	add_dependencies(dtp_create_batch_itest dtp)
+endif()
