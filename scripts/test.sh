@@ -25,7 +25,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=${TP_TEST_JOBS:-2}
 suites=" ${TP_TEST_SUITES:-debug asan tsan fuzz} "
 read -r -a ctest_args <<<"${CTEST_ARGS:-}"
-tsan_regex='^(unit\..*|integration\.(rpc|rpc_tls|dtp|dtp_nodes|dtp_exec|dtp_workers|dtp_finish_batch|gateway))$'
+tsan_regex='^(unit\..*|integration\.(rpc|rpc_tls|dtp|dtp_nodes|dtp_exec|dtp_workers|dtp_finish_batch|dtp_create_batch|gateway))$'
 read -r -a tsan_args <<<"${TSAN_CTEST_ARGS:--R $tsan_regex}"
 export FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 
