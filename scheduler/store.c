@@ -278,15 +278,18 @@ static const char *const sql_create_many
       " SELECT " TASK_COLS_T ", i.ord"
       " FROM input i LEFT JOIN ins t ON t.id = i.id ORDER BY i.ord";
 
-/* A growing array literal for sql_create_many. */
-typedef struct create_arr {
+/*
+ * A growing text-format array literal (array_in's syntax), for the
+ * statements that take a column of values as one array parameter.
+ */
+typedef struct arr_lit {
 	char  *buf;
 	size_t len;
 	size_t cap;
-} create_arr;
+} arr_lit;
 
 static void
-create_arr_reserve(create_arr *a, size_t more)
+arr_lit_reserve(arr_lit *a, size_t more)
 {
 	if (a->len + more + 1 > a->cap) {
 		size_t cap = a->cap > 0 ? a->cap : 64;
@@ -299,41 +302,41 @@ create_arr_reserve(create_arr *a, size_t more)
 }
 
 static void
-create_arr_raw(create_arr *a, const char *s, size_t n)
+arr_lit_raw(arr_lit *a, const char *s, size_t n)
 {
-	create_arr_reserve(a, n);
+	arr_lit_reserve(a, n);
 	memcpy(a->buf + a->len, s, n);
 	a->len += n;
 	a->buf[a->len] = '\0';
 }
 
-/* create_arr_sep opens the literal before the first element, else a comma. */
+/* arr_lit_sep opens the literal before the first element, else a comma. */
 static void
-create_arr_sep(create_arr *a)
+arr_lit_sep(arr_lit *a)
 {
-	create_arr_raw(a, a->len == 0 ? "{" : ",", 1);
+	arr_lit_raw(a, a->len == 0 ? "{" : ",", 1);
 }
 
 /*
- * create_arr_text appends s as one element, double-quoted with '"' and '\'
+ * arr_lit_text appends s as one element, double-quoted with '"' and '\'
  * escaped by a backslash: inside quotes that is all array_in unescapes, so
  * everything else (commas, braces, spaces, the word NULL, any UTF-8) stands
  * for itself. s == NULL is the bare word NULL, an SQL NULL.
  */
 static void
-create_arr_text(create_arr *a, const char *s)
+arr_lit_text(arr_lit *a, const char *s)
 {
 	size_t n = 2;
 
-	create_arr_sep(a);
+	arr_lit_sep(a);
 	if (s == NULL) {
-		create_arr_raw(a, "NULL", 4);
+		arr_lit_raw(a, "NULL", 4);
 		return;
 	}
 	for (const char *p = s; *p != '\0'; p++) {
 		n += *p == '"' || *p == '\\' ? 2 : 1;
 	}
-	create_arr_reserve(a, n);
+	arr_lit_reserve(a, n);
 	a->buf[a->len++] = '"';
 	for (const char *p = s; *p != '\0'; p++) {
 		if (*p == '"' || *p == '\\') {
@@ -345,25 +348,26 @@ create_arr_text(create_arr *a, const char *s)
 	a->buf[a->len]   = '\0';
 }
 
-/* create_arr_int appends v, or NULL when is_null. */
+/* arr_lit_int appends v, or NULL when is_null. */
 static void
-create_arr_int(create_arr *a, int64_t v, bool is_null)
+arr_lit_int(arr_lit *a, int64_t v, bool is_null)
 {
 	char num[24];
 
-	create_arr_sep(a);
+	arr_lit_sep(a);
 	if (is_null) {
-		create_arr_raw(a, "NULL", 4);
+		arr_lit_raw(a, "NULL", 4);
 		return;
 	}
 	fmt_i64(num, sizeof(num), v);
-	create_arr_raw(a, num, strlen(num));
+	arr_lit_raw(a, num, strlen(num));
 }
 
+/* arr_lit_close ends the literal ("{}" when it has no element). */
 static void
-create_arr_close(create_arr *a)
+arr_lit_close(arr_lit *a)
 {
-	create_arr_raw(a, "}", 1);
+	arr_lit_raw(a, a->len == 0 ? "{}" : "}", a->len == 0 ? 2 : 1);
 }
 
 tp_status
@@ -382,26 +386,26 @@ dtp_store_create_many(db_conn *c, dtp_created *tasks, int n, tp_err *err)
 	};
 	tp_status   rc   = TP_OK;
 	db_rows    *rows = NULL;
-	create_arr  arr[N_ARRS];
+	arr_lit     arr[N_ARRS];
 	const char *params[N_ARRS];
 
 	assert(n >= 1);
 	memset(arr, 0, sizeof(arr));
 	for (int i = 0; i < n; i++) {
 		const dtp_new_task *nt = tasks[i].nt;
-		create_arr_text(&arr[TYPES], nt->type);
-		create_arr_text(&arr[PAYLOADS], nt->payload);
-		create_arr_int(&arr[ATTEMPTS], nt->max_attempts, false);
-		create_arr_int(&arr[TIMEOUTS], nt->timeout_ms, false);
-		create_arr_int(&arr[RUN_AT], nt->run_at_ms, nt->run_at_ms <= 0);
-		create_arr_text(&arr[KEYS], nt->idempotency_key);
-		create_arr_int(
+		arr_lit_text(&arr[TYPES], nt->type);
+		arr_lit_text(&arr[PAYLOADS], nt->payload);
+		arr_lit_int(&arr[ATTEMPTS], nt->max_attempts, false);
+		arr_lit_int(&arr[TIMEOUTS], nt->timeout_ms, false);
+		arr_lit_int(&arr[RUN_AT], nt->run_at_ms, nt->run_at_ms <= 0);
+		arr_lit_text(&arr[KEYS], nt->idempotency_key);
+		arr_lit_int(
 		    &arr[BASES], nt->backoff_base_ms, nt->backoff_base_ms <= 0);
-		create_arr_int(
+		arr_lit_int(
 		    &arr[MAXES], nt->backoff_max_ms, nt->backoff_max_ms <= 0);
 	}
 	for (int k = 0; k < N_ARRS; k++) {
-		create_arr_close(&arr[k]);
+		arr_lit_close(&arr[k]);
 		params[k] = arr[k].buf;
 	}
 	if ((rc = db_exec(c, &rows, sql_create_many, N_ARRS, params, err))
@@ -756,82 +760,28 @@ static const char *const sql_succeed_many
       " AND t.attempts = u.attempt"
       " RETURNING t.id, t.attempts";
 
-/*
- * results_literal writes the results as a text[] literal. Every element is
- * double-quoted with '"' and '\' escaped by a backslash: inside quotes that
- * is all array_in unescapes, and everything else (commas, braces, spaces,
- * the word NULL, any UTF-8) stands for itself. A NULL result is the bare
- * word NULL, as dtp_store_succeed writes it. Caller frees.
- */
-static char *
-results_literal(const dtp_succeeded *s, int n)
-{
-	size_t cap = 3; /* {, } and the NUL */
-	char  *buf;
-	char  *p;
-
-	for (int i = 0; i < n; i++) {
-		cap += 5; /* the quotes and a comma, or NULL and a comma */
-		for (const char *r = s[i].result; r != NULL && *r != '\0';
-		     r++) {
-			cap += *r == '"' || *r == '\\' ? 2 : 1;
-		}
-	}
-	buf  = tp_xmalloc(cap);
-	p    = buf;
-	*p++ = '{';
-	for (int i = 0; i < n; i++) {
-		if (i > 0) {
-			*p++ = ',';
-		}
-		if (s[i].result == NULL) {
-			memcpy(p, "NULL", 4);
-			p += 4;
-			continue;
-		}
-		*p++ = '"';
-		for (const char *r = s[i].result; *r != '\0'; r++) {
-			if (*r == '"' || *r == '\\') {
-				*p++ = '\\';
-			}
-			*p++ = *r;
-		}
-		*p++ = '"';
-	}
-	*p++ = '}';
-	*p   = '\0';
-	return buf;
-}
-
 tp_status
 dtp_store_succeed_many(
     db_conn *c, const char *node, dtp_succeeded *s, int n, tp_err *err)
 {
-	tp_status   rc       = TP_OK;
-	db_rows    *rows     = NULL;
-	size_t      cap      = (size_t) n * 24 + 3;
-	size_t      a        = 0;
-	size_t      b        = 0;
-	char       *ids      = tp_xmalloc(cap);
-	char       *attempts = tp_xmalloc(cap);
-	char       *results  = results_literal(s, n);
+	tp_status   rc   = TP_OK;
+	db_rows    *rows = NULL;
+	arr_lit     ids = { 0 }, attempts = { 0 }, results = { 0 };
 	const char *params[4];
 
 	check_transition(
 	    DTP_STATE_RUNNING, DTP_STATE_SUCCEEDED, DTP_EVENT_SUCCEED);
-	ids[a++]      = '{';
-	attempts[b++] = '{';
 	for (int i = 0; i < n; i++) {
-		a += (size_t) snprintf(
-		    ids + a, cap - a, "%s%" PRId64, i > 0 ? "," : "", s[i].id);
-		b += (size_t) snprintf(attempts + b, cap - b, "%s%d",
-		    i > 0 ? "," : "", s[i].attempt);
+		arr_lit_int(&ids, s[i].id, false);
+		arr_lit_int(&attempts, s[i].attempt, false);
+		arr_lit_text(&results, s[i].result);
 	}
-	snprintf(ids + a, cap - a, "}");
-	snprintf(attempts + b, cap - b, "}");
-	params[0] = ids;
-	params[1] = attempts;
-	params[2] = results;
+	arr_lit_close(&ids);
+	arr_lit_close(&attempts);
+	arr_lit_close(&results);
+	params[0] = ids.buf;
+	params[1] = attempts.buf;
+	params[2] = results.buf;
 	params[3] = node;
 	if ((rc = db_exec(c, &rows, sql_succeed_many, 4, params, err))
 	    != TP_OK) {
@@ -852,9 +802,9 @@ dtp_store_succeed_many(
 	}
 out:
 	db_rows_free(rows);
-	free(ids);
-	free(attempts);
-	free(results);
+	free(ids.buf);
+	free(attempts.buf);
+	free(results.buf);
 	return rc;
 }
 

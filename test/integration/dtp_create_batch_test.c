@@ -608,29 +608,6 @@ test_dtp_create_batch_same_key_other_payload_already_exists(void **state)
 	}
 }
 
-/* largest_failed_batch: the largest n of the node's batch failures. */
-static int
-largest_failed_batch(void)
-{
-	static const char needle[] = "could not write a batch of creates n=";
-	FILE             *f        = fopen(node.log_path, "r");
-	char             *buf      = NULL;
-	size_t            cap      = 0;
-	int               most     = 0;
-
-	assert_non_null(f);
-	while (getline(&buf, &cap, f) >= 0) {
-		const char *at = strstr(buf, needle);
-		if (at != NULL) {
-			int n = atoi(at + strlen(needle));
-			most  = n > most ? n : most;
-		}
-	}
-	free(buf);
-	fclose(f);
-	return most;
-}
-
 static void
 test_dtp_create_batch_refused_create_fails_alone(void **state)
 {
@@ -695,14 +672,16 @@ test_dtp_create_batch_refused_create_fails_alone(void **state)
 	    0);
 #ifdef TP_FAULTS
 	/* With the delay each refused create shares a batch with others. */
-	if (largest_failed_batch() < 2) {
+	if (dtp_h_log_max_after(&node, "could not write a batch of creates n=")
+	    < 2) {
 		th_proc_dump_log(&node);
 		fail_msg("no refused batch of several creates was logged");
 	}
 #else
 	print_message("no fault points: whether a refused create shared a "
 	              "batch is not checked (largest refused batch: %d)\n",
-	    largest_failed_batch());
+	    dtp_h_log_max_after(
+	        &node, "could not write a batch of creates n="));
 #endif
 	calls_free(calls, n);
 }

@@ -233,30 +233,6 @@ count_finished(int *per_task, int64_t lo, int n, const th_proc *p)
 	fclose(f);
 }
 
-/* largest_failed_batch: the largest n of the log's batch failures. */
-static int
-largest_failed_batch(const th_proc *p)
-{
-	static const char needle[]
-	    = "could not write a batch of succeeded attempts n=";
-	FILE  *f    = fopen(p->log_path, "r");
-	char  *buf  = NULL;
-	size_t cap  = 0;
-	int    most = 0;
-
-	assert_non_null(f);
-	while (getline(&buf, &cap, f) >= 0) {
-		const char *at = strstr(buf, needle);
-		if (at != NULL) {
-			int n = atoi(at + strlen(needle));
-			most  = n > most ? n : most;
-		}
-	}
-	free(buf);
-	fclose(f);
-	return most;
-}
-
 static int
 group_setup(void **state)
 {
@@ -389,14 +365,17 @@ test_dtp_finish_batch_refused_result_fails_only_its_task(void **state)
 	    N_MIXED - n_bad);
 #ifdef TP_FAULTS
 	/* With the delay each bad result shares a batch with others. */
-	if (largest_failed_batch(&p) < 2) {
+	if (dtp_h_log_max_after(
+	        &p, "could not write a batch of succeeded attempts n=")
+	    < 2) {
 		th_proc_dump_log(&p);
 		fail_msg("no refused batch of several attempts was logged");
 	}
 #else
 	print_message("no fault points: whether a refused result shared a "
 	              "batch is not checked (largest refused batch: %d)\n",
-	    largest_failed_batch(&p));
+	    dtp_h_log_max_after(
+	        &p, "could not write a batch of succeeded attempts n="));
 #endif
 	node_stop(&p, c);
 }

@@ -296,6 +296,29 @@ dtp_h_log_count(const th_proc *p, const char *needle)
 	return n;
 }
 
+int
+dtp_h_log_max_after(const th_proc *p, const char *needle)
+{
+	FILE  *f    = fopen(p->log_path, "r");
+	char  *buf  = NULL;
+	size_t cap  = 0;
+	int    most = 0;
+
+	if (f == NULL) {
+		return 0;
+	}
+	while (getline(&buf, &cap, f) >= 0) {
+		const char *at = strstr(buf, needle);
+		if (at != NULL) {
+			int n = atoi(at + strlen(needle));
+			most  = n > most ? n : most;
+		}
+	}
+	free(buf);
+	fclose(f);
+	return most;
+}
+
 tp_status
 dtp_h_metrics(rpc_client *c, char **text, tp_err *err)
 {

@@ -83,6 +83,12 @@ void dtp_h_wait_log(const th_proc *p, const char *needle, int timeout_ms);
 int dtp_h_log_count(const th_proc *p, const char *needle);
 
 /*
+ * dtp_h_log_max_after: the largest number that follows needle on a line of
+ * the process's log ("... n=" -> the n), 0 when none does.
+ */
+int dtp_h_log_max_after(const th_proc *p, const char *needle);
+
+/*
  * dtp_h_metrics calls Metrics: TP_OK and *text (caller frees with free()),
  * or the call's status.
  */
