@@ -52,8 +52,8 @@ typedef struct stmt {
 
 struct db_conn {
 	PGconn  *pg;
-	bool     lost; /* the next call reconnects */
-	bool     hold; /* never reconnect (in db_tx, or holding locks) */
+	bool     lost;    /* the next call reconnects */
+	bool     hold;    /* never reconnect (in db_tx, or holding locks) */
 	bool     goodbye; /* a FATAL arrived while idle: the session ends */
 	stmt    *stmts;
 	size_t   n_stmts;
@@ -336,8 +336,9 @@ db_conn_ensure(db_conn *c, tp_err *err)
 		return TP_OK;
 	}
 	if (!c->lost && !c->hold) {
-		tp_log_info("db", "connection closed by the server while idle, "
-		                  "reconnecting");
+		tp_log_info("db",
+		    "connection closed by the server while idle, "
+		    "reconnecting");
 	}
 	c->lost = true;
 	if (c->hold) {

@@ -38,8 +38,8 @@ rpc_url_is_tls(const char *url)
 }
 
 tp_status
-rpc_tls_check(const rpc_tls_opts *o, bool is_server,
-    const rpc_tls_flags *names, tp_err *err)
+rpc_tls_check(const rpc_tls_opts *o, bool is_server, const rpc_tls_flags *names,
+    tp_err *err)
 {
 	const rpc_tls_flag *n = NULL;
 

@@ -43,7 +43,7 @@ typedef struct rpc_worker {
 	nng_ctx     ctx;
 	bool        ctx_open;
 	nng_aio    *aio;      /* receive, waited for */
-	nng_aio    *send_aio; /* the last reply, not waited for (send_done_cb) */
+	nng_aio    *send_aio; /* the last reply: send_done_cb */
 	pthread_t   thread;
 	bool        thread_started;
 	bool        thread_inited; /* thread_init_cb succeeded */

@@ -545,7 +545,8 @@ dtp_pool_start(dtp_pool **out, const dtp_pool_opts *opts, tp_err *err)
 		goto out;
 	}
 	if (pthread_create(&p->finisher, NULL, dtp_finish_main, p) != 0) {
-		rc = tp_err_set(err, TP_INTERNAL, "could not start the finisher");
+		rc = tp_err_set(
+		    err, TP_INTERNAL, "could not start the finisher");
 		goto out;
 	}
 	p->finisher_started = true;
