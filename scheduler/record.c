@@ -114,6 +114,9 @@ count_end(dtp_pool *p, end_kind kind)
 	}
 }
 
+static void end_written(dtp_pool *p, db_conn *c, const attempt_info *t,
+    end_kind kind, const char *text, int64_t delay_ms, int64_t elapsed_ms,
+    tp_status rc, bool changed, tp_err *err);
 static void report_end(dtp_pool *p, const attempt_info *t, end_kind kind,
     end_kind wanted, tp_status rc, bool changed, const tp_err *err,
     int64_t delay_ms, int64_t elapsed_ms);
@@ -129,27 +132,43 @@ dtp_pool_end_attempt(dtp_pool *p, db_conn *c, const attempt_info *t,
     end_kind kind, const char *text, int64_t delay_ms, int64_t elapsed_ms)
 {
 	bool      changed = false;
-	end_kind  wanted  = kind;
-	char      why[DTP_ERROR_MAX];
 	tp_err    err;
 	tp_status rc;
 
 	tp_err_clear(&err);
 	rc = write_end_retrying(&changed, p, c, kind, t, text, delay_ms, &err);
+	end_written(
+	    p, c, t, kind, text, delay_ms, elapsed_ms, rc, changed, &err);
+}
+
+/*
+ * end_written goes on from the first write of an attempt's end (rc,
+ * changed and err as it returned): a result the database refused ends the
+ * attempt FAILED; a retry, fail or release that found a cancel requested
+ * ends it CANCELLED; then reports.
+ */
+static void
+end_written(dtp_pool *p, db_conn *c, const attempt_info *t, end_kind kind,
+    const char *text, int64_t delay_ms, int64_t elapsed_ms, tp_status rc,
+    bool changed, tp_err *err)
+{
+	end_kind wanted = kind;
+	char     why[DTP_ERROR_MAX];
+
 	if (rc == TP_INVALID_ARGUMENT && kind == END_SUCCEED) {
 		/* The database refused the result (not valid text, say). */
 		snprintf(
-		    why, sizeof(why), "could not store result: %s", err.msg);
+		    why, sizeof(why), "could not store result: %s", err->msg);
 		kind = END_FAIL;
 		text = why;
-		rc = write_end_retrying(&changed, p, c, kind, t, text, 0, &err);
+		rc = write_end_retrying(&changed, p, c, kind, t, text, 0, err);
 	}
 	if (rc == TP_OK && !changed && kind != END_SUCCEED
 	    && kind != END_CANCELLED) {
 		kind = END_CANCELLED;
-		rc = write_end_retrying(&changed, p, c, kind, t, text, 0, &err);
+		rc = write_end_retrying(&changed, p, c, kind, t, text, 0, err);
 	}
-	report_end(p, t, kind, wanted, rc, changed, &err, delay_ms, elapsed_ms);
+	report_end(p, t, kind, wanted, rc, changed, err, delay_ms, elapsed_ms);
 }
 
 /*
@@ -293,14 +312,15 @@ write_taken(dtp_pool *p, finished **taken, int n)
 	rc = write_batch(p, p->finish_conn, rows, n, &err);
 	for (int i = 0; i < n; i++) {
 		finished *f = taken[i];
-		if (rc == TP_OK || rc == TP_UNAVAILABLE) {
-			report_end(p, &f->info, END_SUCCEED, END_SUCCEED, rc,
-			    rows[i].changed, &err, 0, f->elapsed_ms);
-		} else {
+		if (n > 1 && rc != TP_OK && rc != TP_UNAVAILABLE) {
 			/* Refused as a batch: alone, a bad result fails only
 			 * its own task. */
 			dtp_pool_end_attempt(p, p->finish_conn, &f->info,
 			    END_SUCCEED, f->result, 0, f->elapsed_ms);
+		} else {
+			end_written(p, p->finish_conn, &f->info, END_SUCCEED,
+			    f->result, 0, f->elapsed_ms, rc, rows[i].changed,
+			    &err);
 		}
 		free(f->result);
 		free(f);
